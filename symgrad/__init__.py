@@ -1,0 +1,69 @@
+"""symgrad: PyTorch's autograd API, derived symbolically, compiled to NumPy.
+
+>>> import symgrad
+>>> w = symgrad.tensor([1.0, 2.0], requires_grad=True)
+>>> loss = (w ** 2).sum()
+>>> loss.backward()
+>>> w.grad
+tensor([2., 4.])
+"""
+
+from . import autograd, nn
+from . import random as _random_module
+from ._tensor_str import set_printoptions
+from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backward import backward as _backward
+from .backward import backward_source
+from .creation import (
+    as_tensor,
+    from_numpy,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .dtypes import bool, float32, float64, get_default_dtype, int64, set_default_dtype  # noqa: A004
+from .functional import (
+    add,
+    div,
+    dot,
+    exp,
+    log,
+    matmul,
+    mean,
+    mm,
+    mul,
+    mv,
+    neg,
+    negative,
+    permute,
+    pow,  # noqa: A004
+    reciprocal,
+    relu,
+    sigmoid,
+    squeeze,
+    sub,
+    sum,  # noqa: A004
+    tanh,
+    unsqueeze,
+)
+from .tensor import Size, Tensor
+
+autograd.backward = _backward
+double, float, long = float64, float32, int64  # noqa: A001 - PyTorch's aliases
+random = _random_module
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Size", "tensor", "as_tensor", "from_numpy", "ones", "zeros", "randn", "rand", "ones_like",
+    "zeros_like", "manual_seed", "float32", "float64", "int64", "bool", "double", "float", "long",
+    "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "autograd", "nn", "add", "sub", "mul", "div", "pow", "neg", "negative",
+    "reciprocal", "exp", "log", "sigmoid", "tanh", "relu", "matmul", "mm", "mv", "dot", "sum", "mean",
+    "squeeze", "unsqueeze", "permute", "backward_source", "set_printoptions", "random",
+]

@@ -1,0 +1,86 @@
+"""The compiler behind ``Tensor.backward``: recorded structure -> SymPy graph -> derive -> NumPy.
+
+The autograd engine describes a recorded graph by a hashable *structure key*
+(no values in it).  On a cache miss, :func:`build_backward` lowers each
+recorded op to tensor-level SymPy nodes, derives the adjoints in reverse
+mode, replaces forward subexpressions by the values the forward pass saved,
+optimises, and prints one NumPy function.  Every later graph with the same
+structure reuses it with new values.
+
+Structure key: ``(nodes, slots, roots, targets)``
+
+* ``slots``: what the function may take as arguments, each
+  ``(kind, shape, dtype)``; kind is ``leaf``, ``const``, ``scalar`` (a Python
+  number; dtype is its type name), ``result`` (a node's saved output) or
+  ``seed`` (an explicit ``gradient``);
+* ``nodes``: in topological order, ``(op name, attrs, refs, dtype, result slot)``
+  where a ref ``r >= 0`` is a slot and ``r < 0`` is node ``~r``'s output;
+* ``roots``: ``(node index, seed slot or -1 for an implicit 1)``;
+* ``targets``: refs whose gradients are returned, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import dtypes
+from ..derive import gradients
+from ..ops.registry import REGISTRY
+from ..symbolic.nodes import TensorSymbol, fill, replace_nodes, topological_order
+from .codegen import compile_source, generate_function, python_name
+from .optimize import optimize
+
+__all__ = ["CompiledBackward", "build_backward"]
+
+
+@dataclass(frozen=True)
+class CompiledBackward:
+    """A compiled gradient function and how to call it.
+
+    ``fn(*values)`` takes the slot values listed in ``param_slots`` and returns
+    one array (or None) per target.  ``source`` is the generated module.
+    """
+
+    fn: object
+    source: str
+    param_slots: tuple[int, ...]
+
+
+def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = True) -> CompiledBackward:
+    """Compile the gradient function for a structure key (see the module docstring).
+
+    ``names`` gives readable parameter names per slot; ``reuse_saved`` makes the
+    backward read forward results instead of recomputing them.
+    """
+    nodes, slots, roots, targets = key
+    taken: set[str] = set()
+    symbols = [_slot_symbol(slot, python_name(names[i] if names else f"{slot[0]}{i}", taken))
+               for i, slot in enumerate(slots)]
+    lowered = []
+    for op_name, attrs, refs, dtype, _ in nodes:
+        inputs = [lowered[~r] if r < 0 else symbols[r] for r in refs]
+        lowered.append(REGISTRY[op_name].lower(inputs, attrs, dtypes.as_dtype(dtype)))
+    outputs = [lowered[i] for i, _ in roots]
+    seeds = [symbols[s] if s >= 0 else fill(1, out.shape, out.dtype) for (_, s), out in zip(roots, outputs)]
+    wrt = [lowered[~t] if t < 0 else symbols[t] for t in targets]
+    grads = gradients(outputs, seeds, wrt)
+    grads = [fill(0, w.shape, w.dtype) if g is None else g for g, w in zip(grads, wrt)]
+    if reuse_saved:
+        saved = {lowered[i]: symbols[node[4]] for i, node in enumerate(nodes)}
+        grads = replace_nodes(grads, saved)
+    grads = optimize(grads)
+    used = {n for n in topological_order(grads) if isinstance(n, TensorSymbol)}
+    params = [s for s in symbols if s in used]
+    source = generate_function("backward", params, grads, doc=_docstring(nodes, targets))
+    return CompiledBackward(compile_source(source, "backward"), source,
+                            tuple(symbols.index(p) for p in params))
+
+
+def _slot_symbol(slot, name: str) -> TensorSymbol:
+    kind, shape, dtype = slot
+    return TensorSymbol(name, shape, None if kind == "scalar" else dtype, kind)
+
+
+def _docstring(nodes, targets) -> str:
+    ops = " -> ".join(REGISTRY[n[0]].grad_fn_name(n[1]) for n in nodes)
+    return f"Gradients of {len(targets)} tensor(s) through {ops}."

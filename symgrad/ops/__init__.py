@@ -1,0 +1,6 @@
+"""The op table: every op declared once (see :mod:`symgrad.ops.registry`)."""
+
+from . import elementwise, losses, structural
+from .registry import REGISTRY, ElementwiseOp, Op, StructuralOp
+
+__all__ = ["REGISTRY", "ElementwiseOp", "Op", "StructuralOp", "elementwise", "losses", "structural"]

@@ -1,0 +1,106 @@
+"""Loss ops: an elementwise formula followed by PyTorch's ``reduction``.
+
+A loss is declared by its per-element scalar formula; the reduction
+(``'none'``, ``'mean'``, ``'sum'``) is shared by every loss, and the
+derivative comes from ``sympy.diff`` of the formula like any elementwise op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from ..symbolic.functions import softplus
+from ..symbolic.nodes import arg, elementwise, reduce_sum
+from ..symbolic.numpy_printer import kernel_function
+from .registry import Op, broadcast_operands, kernel_saved_operands, promote
+
+__all__ = ["LossOp", "BCE_WITH_LOGITS", "REDUCTIONS"]
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+class LossOp(Op):
+    """Per-element ``formula(operands, *flags)`` then a reduction.
+
+    Attributes are ``(reduction, *flags)``; ``arity(*flags)`` says how many
+    operands the formula takes (optional weights add operands).
+    """
+
+    kind = "loss"
+
+    def __init__(self, name: str, formula: Callable[..., sp.Expr], grad_fn: str, *,
+                 arity: Callable[..., int], check: Callable | None = None):
+        super().__init__(name, grad_fn)
+        self.formula, self.arity, self.check = formula, arity, check
+
+    @lru_cache(maxsize=None)  # noqa: B019 - op records live for the whole process
+    def kernel(self, attrs: tuple) -> sp.Expr:
+        """The per-element scalar formula over ``a0 …`` for these attributes."""
+        flags = attrs[1:]
+        return sp.sympify(self.formula([arg(i) for i in range(self.arity(*flags))], *flags))
+
+    def saved_operands(self, attrs, needs_grad):
+        return kernel_saved_operands(self.kernel(attrs), needs_grad)
+
+    def infer(self, operands, attrs):
+        if self.check is not None:
+            self.check(operands, *attrs)
+        shape = broadcast_operands(operands)
+        dtype = promote(operands)
+        return (shape if attrs[0] == "none" else ()), dtype
+
+    def forward(self, values, attrs, dtype):
+        target = dtype.numpy
+        values = [v.astype(target, copy=False) for v in values]
+        per_element = kernel_function(self.kernel(attrs), len(values))(*values)
+        reduction = attrs[0]
+        if reduction == "mean":
+            return np.asarray(np.mean(per_element), dtype=target)
+        if reduction == "sum":
+            return np.asarray(np.sum(per_element), dtype=target)
+        return np.asarray(per_element, dtype=target)
+
+    def lower(self, inputs, attrs, dtype):
+        per_element = elementwise(self.kernel(attrs), inputs, dtype.numpy)
+        reduction = attrs[0]
+        if reduction == "none":
+            return per_element
+        total = reduce_sum(per_element)
+        if reduction == "sum":
+            return total
+        count = int(np.prod(per_element.shape))
+        return elementwise(arg(0) / count if count else arg(0) * sp.nan, [total], dtype.numpy)
+
+
+def _bce_with_logits(operands, has_weight, has_pos_weight):
+    z, y = operands[:2]
+    weight = operands[2] if has_weight else 1
+    if has_pos_weight:
+        pos_weight = operands[-1]
+        loss = (1 - y) * z + (1 + (pos_weight - 1) * y) * softplus(-z)
+    else:
+        loss = softplus(z) - z * y  # the stable form of y*log σ(z) + (1-y)*log(1-σ(z)), negated
+    return weight * loss
+
+
+def _bce_check(operands, reduction, has_weight, has_pos_weight):
+    z, y = operands[0], operands[1]
+    if y.shape != z.shape:
+        raise ValueError(f"Target size ({_size(y.shape)}) must be the same as input size ({_size(z.shape)})")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _size(shape) -> str:
+    return f"symgrad.Size([{', '.join(map(str, shape))}])"
+
+
+BCE_WITH_LOGITS = LossOp(
+    "binary_cross_entropy_with_logits",
+    _bce_with_logits, "BinaryCrossEntropyWithLogitsBackward0",
+    arity=lambda has_weight, has_pos_weight: 2 + has_weight + has_pos_weight, check=_bce_check,
+)

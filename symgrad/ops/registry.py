@@ -1,0 +1,210 @@
+"""The op record: everything about one op, declared once.
+
+An :class:`Op` knows its name, the PyTorch ``grad_fn`` class it produces, its
+shape and dtype rule (raising PyTorch's errors), its eager NumPy forward, and
+its meaning as tensor-level SymPy nodes (``lower``), from which the
+derivative is derived.  Two kinds:
+
+* :class:`ElementwiseOp` — a scalar SymPy ``formula``; forward, derivative
+  and generated code all come from it.
+* :class:`StructuralOp` — a NumPy ``forward`` and a ``lower`` written with the
+  symbolic primitives (whose adjoints live in :mod:`symgrad.derive`).
+
+Inputs reach an op as *operands* (tensor-likes with ``.shape``/``.dtype``, or
+Python scalars) plus a tuple of hashable *attributes*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from .. import dtypes
+from ..derive import local_derivative
+from ..symbolic.nodes import arg, elementwise
+from ..symbolic.numpy_printer import kernel_function
+
+__all__ = ["Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype"]
+
+REGISTRY: dict[str, Op] = {}
+
+_SCALARS = (bool, int, float)
+
+
+def is_scalar(x) -> bool:
+    return isinstance(x, _SCALARS)
+
+
+def operand_dtype(x) -> dtypes.DType:
+    """The dtype of a tensor-like or Python scalar operand."""
+    return dtypes.scalar_dtype(x) if is_scalar(x) else x.dtype
+
+
+def operand_shape(x) -> tuple[int, ...]:
+    return () if is_scalar(x) else x.shape
+
+
+def promote(operands) -> dtypes.DType:
+    """PyTorch's result dtype for the operands (tensors by rank, then Python scalars)."""
+    dimensioned, zero_dim, scalars = [], [], []
+    for x in operands:
+        if is_scalar(x):
+            scalars.append(dtypes.scalar_dtype(x))
+        elif x.shape:
+            dimensioned.append(x.dtype)
+        else:
+            zero_dim.append(x.dtype)
+    return dtypes.result_type(dimensioned, zero_dim, scalars)
+
+
+def broadcast_error_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """Broadcast two shapes, raising PyTorch's ``RuntimeError`` naming both sizes.
+
+    >>> broadcast_error_shapes((2, 1), (3,))
+    (2, 3)
+    """
+    ndim = max(len(a), len(b))
+    out = []
+    for dim in range(ndim):
+        sa = a[dim - ndim + len(a)] if dim - ndim + len(a) >= 0 else 1
+        sb = b[dim - ndim + len(b)] if dim - ndim + len(b) >= 0 else 1
+        if sa != sb and sa != 1 and sb != 1:
+            raise RuntimeError(f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) "
+                               f"at non-singleton dimension {dim}")
+        out.append(sa if sb == 1 else sb)
+    return tuple(out)
+
+
+def broadcast_operands(operands) -> tuple[int, ...]:
+    shapes = [x.shape for x in operands if not is_scalar(x)]
+    if not shapes:
+        return ()
+    shape = shapes[0]
+    for other in shapes[1:]:
+        if other != shape:
+            shape = broadcast_error_shapes(shape, other)
+    return shape
+
+
+class Op:
+    """Base op record.  ``grad_fn`` is a name or a function of the attributes."""
+
+    kind = "op"
+
+    def __init__(self, name: str, grad_fn: str | Callable[..., str], *, value_only: tuple[int, ...] = ()):
+        self.name = name
+        self._grad_fn = grad_fn
+        # operands that are saved values but not graph edges (like PyTorch's
+        # Scalar arguments: `1 - w` has one edge, `w + 1` has two)
+        self.value_only = value_only
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} declared twice")
+        REGISTRY[name] = self
+
+    def grad_fn_name(self, attrs: tuple) -> str:
+        return self._grad_fn if isinstance(self._grad_fn, str) else self._grad_fn(*attrs)
+
+    def saved_operands(self, attrs: tuple, needs_grad: tuple[bool, ...]) -> frozenset[int]:
+        """Operands (index ``len(needs_grad)`` = the result) the derivative reads, as PyTorch saves them.
+
+        Decides which in-place modifications and freed graphs make ``backward`` fail.
+        """
+        return frozenset()
+
+    def infer(self, operands, attrs) -> tuple[tuple[int, ...], dtypes.DType]:
+        raise NotImplementedError
+
+    def forward(self, values, attrs, dtype: dtypes.DType) -> np.ndarray:
+        raise NotImplementedError
+
+    def lower(self, inputs, attrs, dtype: dtypes.DType):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} op {self.name}>"
+
+
+class ElementwiseOp(Op):
+    """An op defined by a scalar SymPy formula of its operands and attributes.
+
+    ``float_result``: integer inputs give the default float dtype (exp, sigmoid,
+    true division …).  ``numpy``: an optional NumPy ufunc used for the eager
+    forward instead of the printed formula (same math, one less call layer).
+    """
+
+    kind = "elementwise"
+
+    def __init__(self, name, formula: Callable[..., sp.Expr], grad_fn, *, arity: int = 1,
+                 float_result: bool = False, numpy: Callable | None = None, value_only=(),
+                 scalar_attrs: bool = False):
+        super().__init__(name, grad_fn, value_only=value_only)
+        self.formula = formula
+        self.arity = arity
+        self.float_result = float_result
+        self.numpy = numpy
+        # attributes that take part in type promotion like Python scalars (pow's exponent)
+        self.scalar_attrs = scalar_attrs
+
+    @lru_cache(maxsize=None)  # noqa: B019 - op records live for the whole process
+    def kernel(self, attrs: tuple) -> sp.Expr:
+        """The scalar formula over ``a0 …`` for these attributes."""
+        return sp.sympify(self.formula(*(arg(i) for i in range(self.arity)), *attrs))
+
+    def infer(self, operands, attrs):
+        dtype = promote([*operands, *attrs] if self.scalar_attrs else operands)
+        if self.float_result and not dtype.is_floating_point:
+            dtype = dtypes.get_default_dtype()
+        return broadcast_operands(operands), dtype
+
+    def forward(self, values, attrs, dtype):
+        target = dtype.numpy
+        values = [v if is_scalar(v) or v.dtype == target else v.astype(target) for v in values]
+        fn = self.numpy if self.numpy is not None and not attrs else kernel_function(self.kernel(attrs), self.arity)
+        out = fn(*values)
+        if not isinstance(out, np.ndarray) or out.dtype != target:
+            out = np.asarray(out, dtype=target)
+        return out
+
+    def lower(self, inputs, attrs, dtype):
+        return elementwise(self.kernel(attrs), inputs, dtype.numpy)
+
+    def saved_operands(self, attrs, needs_grad):
+        return kernel_saved_operands(self.kernel(attrs), needs_grad)
+
+
+@lru_cache(maxsize=None)
+def kernel_saved_operands(kernel: sp.Expr, needs_grad: tuple[bool, ...]) -> frozenset[int]:
+    """Which operands (and ``len(needs_grad)`` for the result) the kernel's derivatives read."""
+    n = len(needs_grad)
+    used = set()
+    for i, needed in enumerate(needs_grad):
+        if needed:
+            used |= local_derivative(kernel, i, n).free_symbols
+    return frozenset(i for i in range(n + 1) if arg(i) in used)
+
+
+class StructuralOp(Op):
+    """An op with a NumPy forward and a lowering to symbolic primitives."""
+
+    kind = "structural"
+
+    def __init__(self, name, grad_fn, *, infer: Callable, forward: Callable, lower: Callable, value_only=(),
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None):
+        super().__init__(name, grad_fn, value_only=value_only)
+        self._infer, self._forward, self._lower = infer, forward, lower
+        self._saves = saves
+
+    def saved_operands(self, attrs, needs_grad):
+        return frozenset(self._saves(needs_grad)) if self._saves else frozenset()
+
+    def infer(self, operands, attrs):
+        return self._infer(operands, *attrs)
+
+    def forward(self, values, attrs, dtype):
+        return self._forward(*values, *attrs)
+
+    def lower(self, inputs, attrs, dtype):
+        return self._lower(*inputs, *attrs)

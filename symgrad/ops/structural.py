@@ -1,0 +1,198 @@
+"""Structural ops: reductions, matrix products and shape changes.
+
+Each record gives PyTorch's shape/dtype rule and errors, a NumPy forward, and
+a lowering to the symbolic primitives; the primitives' adjoints live in
+:mod:`symgrad.derive`, so no op here writes a derivative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .. import dtypes
+from ..symbolic.nodes import arg, elementwise, matmul, permute, reduce_sum, reshape
+from .registry import StructuralOp
+
+__all__ = ["SUM", "MEAN", "MM", "MV", "DOT", "SQUEEZE", "UNSQUEEZE", "PERMUTE",
+           "normalize_dims", "dim_error"]
+
+
+def dim_error(dim: int, ndim: int) -> IndexError:
+    low, high = (-1, 0) if ndim == 0 else (-ndim, ndim - 1)
+    return IndexError(f"Dimension out of range (expected to be in range of [{low}, {high}], but got {dim})")
+
+
+def normalize_dim(dim: int, ndim: int) -> int:
+    """A dim in ``[-ndim, ndim)`` as a non-negative index (0-d tensors accept 0 and -1)."""
+    bound = max(ndim, 1)
+    if not -bound <= dim < bound:
+        raise dim_error(dim, ndim)
+    return dim % bound
+
+
+def normalize_dims(dims, ndim: int) -> tuple[int, ...]:
+    """``None``/int/sequence of dims as a sorted tuple of non-negative axes, rejecting repeats.
+
+    >>> normalize_dims((-1, 0), 3)
+    (0, 2)
+    """
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, int):
+        dims = (dims,)
+    out = [normalize_dim(d, ndim) for d in dims]
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"dim {out[0]} appears multiple times in the list of dims")
+    return tuple(sorted(d for d in out if d < ndim))
+
+
+def _reduced_shape(shape, axes, keepdim):
+    if keepdim:
+        return tuple(1 if i in axes else s for i, s in enumerate(shape))
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+# ------------------------------------------------------------------ reductions
+
+def _sum_infer(operands, dims, keepdim):
+    (x,) = operands
+    dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
+    return _reduced_shape(x.shape, dims, keepdim), dtype
+
+
+def _sum_forward(x, dims, keepdim):
+    dtype = x.dtype if x.dtype.kind == "f" else np.int64
+    return np.asarray(np.sum(x, axis=dims, keepdims=keepdim, dtype=dtype))
+
+
+SUM = StructuralOp(
+    "sum", lambda dims, keepdim, all_dims: "SumBackward0" if all_dims else "SumBackward1",
+    infer=lambda operands, dims, keepdim, all_dims: _sum_infer(operands, dims, keepdim),
+    forward=lambda x, dims, keepdim, all_dims: _sum_forward(x, dims, keepdim),
+    lower=lambda x, dims, keepdim, all_dims: reduce_sum(x, dims, keepdim),
+)
+
+
+def _mean_infer(operands, dims, keepdim, all_dims):
+    (x,) = operands
+    if not x.dtype.is_floating_point:
+        raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating "
+                           f"point or complex dtype. Got: {_torch_type_name(x.dtype)}")
+    return _reduced_shape(x.shape, dims, keepdim), x.dtype
+
+
+def _mean_lower(x, dims, keepdim, all_dims):
+    count = int(np.prod([x.shape[d] for d in dims]))
+    total = reduce_sum(x, dims, keepdim)
+    return elementwise(arg(0) / count if count else arg(0) * sp.nan, [total], x.dtype)
+
+
+MEAN = StructuralOp(
+    "mean", lambda dims, keepdim, all_dims: "MeanBackward0" if all_dims else "MeanBackward1",
+    infer=_mean_infer,
+    forward=lambda x, dims, keepdim, all_dims: np.asarray(np.mean(x, axis=dims, keepdims=keepdim)),
+    lower=_mean_lower,
+)
+
+
+def _torch_type_name(dtype: dtypes.DType) -> str:
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[dtype.name]
+
+
+# --------------------------------------------------------------- linear algebra
+
+def _same_dtype(a, b, who: str):
+    if a.dtype is not b.dtype:
+        raise RuntimeError(f"expected {who} to have the same dtype, but got: "
+                           f"{_c_type_name(a.dtype)} != {_c_type_name(b.dtype)}")
+    return a.dtype
+
+
+def _c_type_name(dtype: dtypes.DType) -> str:
+    return {"float32": "float", "float64": "double", "int64": "long int", "bool": "bool"}[dtype.name]
+
+
+def _mm_infer(operands):
+    a, b = operands
+    if a.ndim != 2 or b.ndim != 2:
+        which = "self" if a.ndim != 2 else "mat2"
+        raise RuntimeError(f"{which} must be a matrix")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied "
+                           f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})")
+    return (a.shape[0], b.shape[1]), _same_dtype(a, b, "m1 and m2")
+
+
+def _bilinear_saves(needs_grad):
+    """A product's gradient for one factor reads the other."""
+    return {1 - i for i, needed in enumerate(needs_grad) if needed}
+
+
+MM = StructuralOp("mm", "MmBackward0", infer=_mm_infer, forward=np.matmul, lower=matmul, saves=_bilinear_saves)
+
+
+def _mv_infer(operands):
+    a, v = operands
+    if a.ndim != 2 or v.ndim != 1 or a.shape[1] != v.shape[0]:
+        raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
+                           f"vec ({v.shape[0]})")
+    return (a.shape[0],), _same_dtype(a, v, "m1 and m2")
+
+
+MV = StructuralOp(
+    "mv", "MvBackward0", infer=_mv_infer, forward=np.matmul, saves=_bilinear_saves,
+    lower=lambda a, v: reshape(matmul(a, reshape(v, (v.shape[0], 1))), (a.shape[0],)),
+)
+
+
+def _dot_infer(operands):
+    a, b = operands
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src [{b.shape[0]}] "
+                           f"to have the same number of elements, but got {a.shape[0]} and {b.shape[0]} "
+                           "elements respectively")
+    return (), _same_dtype(a, b, "both vectors")
+
+
+DOT = StructuralOp(
+    "dot", "DotBackward0", infer=_dot_infer, forward=lambda a, b: np.asarray(np.dot(a, b)), saves=_bilinear_saves,
+    lower=lambda a, b: reshape(matmul(reshape(a, (1, a.shape[0])), reshape(b, (b.shape[0], 1))), ()),
+)
+
+
+# ------------------------------------------------------------------------ shape
+
+def _squeeze_shape(shape, dims):
+    return tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
+
+
+# `variant` picks PyTorch's name: squeeze() 0, squeeze(dim) 1, squeeze(dims) 2,
+# and matmul's internal squeeze of a 1-D operand 4
+SQUEEZE = StructuralOp(
+    "squeeze", lambda dims, variant: f"SqueezeBackward{variant}",
+    infer=lambda operands, dims, variant: (_squeeze_shape(operands[0].shape, dims), operands[0].dtype),
+    forward=lambda x, dims, variant: x.reshape(_squeeze_shape(x.shape, dims)),
+    lower=lambda x, dims, variant: reshape(x, _squeeze_shape(x.shape, dims)),
+)
+
+
+def _unsqueeze_shape(shape, dim):
+    return shape[:dim] + (1,) + shape[dim:]
+
+
+UNSQUEEZE = StructuralOp(
+    "unsqueeze", "UnsqueezeBackward0",
+    infer=lambda operands, dim: (_unsqueeze_shape(operands[0].shape, dim), operands[0].dtype),
+    forward=lambda x, dim: x.reshape(_unsqueeze_shape(x.shape, dim)),
+    lower=lambda x, dim: reshape(x, _unsqueeze_shape(x.shape, dim)),
+)
+
+PERMUTE = StructuralOp(
+    "permute", "PermuteBackward0",
+    infer=lambda operands, perm: (tuple(operands[0].shape[p] for p in perm), operands[0].dtype),
+    forward=lambda x, perm: np.transpose(x, perm),
+    lower=lambda x, perm: permute(x, perm),
+)

@@ -1,0 +1,33 @@
+"""Tensor-level SymPy nodes and the stable scalar functions they use."""
+
+from .functions import STABLE_FUNCTIONS, relu, sigmoid, softplus
+from .nodes import (
+    BroadcastTo,
+    Elementwise,
+    Fill,
+    MatMul,
+    Permute,
+    Reshape,
+    Sum,
+    TensorExpr,
+    TensorSymbol,
+    arg,
+    broadcast_shapes,
+    broadcast_to,
+    elementwise,
+    fill,
+    matmul,
+    permute,
+    reduce_sum,
+    replace_nodes,
+    reshape,
+    topological_order,
+    unbroadcast,
+)
+
+__all__ = [
+    "STABLE_FUNCTIONS", "relu", "sigmoid", "softplus", "BroadcastTo", "Elementwise", "Fill",
+    "MatMul", "Permute", "Reshape", "Sum", "TensorExpr", "TensorSymbol", "arg",
+    "broadcast_shapes", "broadcast_to", "elementwise", "fill", "matmul", "permute",
+    "reduce_sum", "replace_nodes", "reshape", "topological_order", "unbroadcast",
+]

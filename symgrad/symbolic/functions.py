@@ -1,0 +1,121 @@
+"""Scalar SymPy functions with numerically stable NumPy forms and PyTorch's kinks.
+
+Each class carries its derivative (``fdiff``), its stable NumPy spelling
+(``_numpycode``) and its display forms, so the formula, the derivative and the
+generated code all come from one definition.  Why they exist: SymPy's
+``log(1 + exp(z))`` differentiates to ``exp(z)/(1 + exp(z))``, which is
+``inf/inf`` at z = 1000; SymPy's ``Heaviside(0)`` is 1/2 where PyTorch's
+relu'(0) is 0.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+__all__ = ["sigmoid", "softplus", "relu", "STABLE_FUNCTIONS"]
+
+
+class sigmoid(sp.Function):  # noqa: N801 - reads like the math
+    """The logistic function ``1 / (1 + exp(-x))``, finite for any real x.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> sp.diff(sigmoid(x), x)
+    (1 - sigmoid(x))*sigmoid(x)
+    """
+
+    nargs = 1
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.Rational(1, 2)
+        return None
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sp.exp(-x))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.exp)._eval_evalf(prec)
+
+    def _numpycode(self, printer):
+        # exp(-log(1 + exp(-x))): no overflow for either sign of x
+        x = printer._print(self.args[0])
+        return f"{printer._module_format('numpy.exp')}(-{printer._module_format('numpy.logaddexp')}(0, -({x})))"
+
+    def _latex(self, printer):
+        return rf"\sigma\left({printer._print(self.args[0])}\right)"
+
+    def _pretty(self, printer):
+        return printer._print_Function(self, func_name="σ")
+
+    def _sympystr(self, printer):
+        return f"sigmoid({printer._print(self.args[0])})"
+
+
+class softplus(sp.Function):  # noqa: N801
+    """``log(1 + exp(x))`` computed without overflow; its derivative is sigmoid.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> sp.diff(softplus(x), x)
+    sigmoid(x)
+    """
+
+    nargs = 1
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_log(self, x, **kwargs):
+        return sp.log(1 + sp.exp(x))
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.log)._eval_evalf(prec)
+
+    def _numpycode(self, printer):
+        x = printer._print(self.args[0])
+        return f"{printer._module_format('numpy.logaddexp')}(0, {x})"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+
+
+class relu(sp.Function):  # noqa: N801
+    """``max(x, 0)`` whose derivative at 0 is 0, as in PyTorch.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> sp.diff(relu(x), x)
+    Heaviside(x, 0)
+    """
+
+    nargs = 1
+    is_real = True
+
+    def fdiff(self, argindex=1):
+        return sp.Heaviside(self.args[0], 0)
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number:
+            return sp.Max(x, 0)
+        return None
+
+    def _eval_rewrite_as_Max(self, x, **kwargs):
+        return sp.Max(x, 0)
+
+    def _numpycode(self, printer):
+        return f"{printer._module_format('numpy.maximum')}({printer._print(self.args[0])}, 0)"
+
+    def _latex(self, printer):
+        return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
+
+
+STABLE_FUNCTIONS = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu}

@@ -1,0 +1,136 @@
+"""Print scalar SymPy expressions as NumPy source that keeps the input dtype.
+
+Used for every elementwise kernel: the eager forward of an op and the
+generated backward code print the same expression with the same printer, so
+they cannot drift apart.  Constants print as Python numbers (NumPy treats
+them as weakly typed), never as ``np.float64`` scalars that would silently
+turn float32 arrays into float64.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from .nodes import arg
+
+__all__ = ["NumpyKernelPrinter", "kernel_source", "kernel_function"]
+
+
+class NumpyKernelPrinter(NumPyPrinter):
+    """SymPy's NumPy printer with ``np.`` names, weak constants and PyTorch's kinks.
+
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x", real=True)
+    >>> NumpyKernelPrinter().doprint(sp.sqrt(2) * sp.exp(x) / x)
+    '1.4142135623730951*np.exp(x)/x'
+    """
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy."):]
+        return super()._module_format(fqn, register=False)
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return str(int(expr))
+
+    def _print_NumberSymbol(self, expr):
+        return repr(float(expr))
+
+    _print_Exp1 = _print_NumberSymbol
+    _print_Pi = _print_NumberSymbol
+
+    def _print_Mul(self, expr):
+        # a purely numeric factor (sqrt(2), pi/3) becomes one Python float
+        number, rest = expr.as_coeff_Mul()
+        consts = [f for f in sp.Mul.make_args(rest) if f.is_number]
+        if consts:
+            number = number * sp.Mul(*consts)
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(rest) if not f.is_number])
+            if rest == 1:
+                return repr(float(number))
+            return self._print(sp.Mul(sp.Float(float(number)), rest, evaluate=False))
+        return super()._print_Mul(expr)
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if expr.is_number:
+            return repr(float(expr))
+        if exp == sp.Rational(1, 2):
+            return f"{self._module_format('numpy.sqrt')}({self._print(base)})"
+        if exp == -sp.Rational(1, 2):
+            return f"1/{self._module_format('numpy.sqrt')}({self._print(base)})"
+        if exp == -1:
+            return f"1/{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
+        if exp.is_Integer:
+            return f"{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}**{int(exp)}"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Heaviside(self, expr):
+        # the second argument is the value at 0 (PyTorch's kinks pick it)
+        x = self._print(expr.args[0])
+        at_zero = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
+        return f"{self._module_format('numpy.heaviside')}({x}, {at_zero})"
+
+    def _print_Piecewise(self, expr):
+        # nested where keeps the dtype of the branches (select() would not)
+        result = "np.nan"
+        for value, cond in reversed(expr.args):
+            if cond == sp.true:
+                result = self._print(value)
+            else:
+                result = f"np.where({self._print(cond)}, {self._print(value)}, {result})"
+        return result
+
+    def _print_Max(self, expr):
+        return self._fold("numpy.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._fold("numpy.minimum", expr.args)
+
+    def _fold(self, fn, args):
+        out = self._print(args[0])
+        for a in args[1:]:
+            out = f"{self._module_format(fn)}({out}, {self._print(a)})"
+        return out
+
+    def _print_Abs(self, expr):
+        return f"{self._module_format('numpy.abs')}({self._print(expr.args[0])})"
+
+
+_PRINTER = NumpyKernelPrinter()
+
+
+def kernel_source(expr: sp.Expr, names: list[str]) -> str:
+    """NumPy source for the kernel ``expr`` (over ``a0 …``) with inputs named ``names``.
+
+    >>> import sympy as sp
+    >>> kernel_source(arg(0) * sp.exp(arg(1)), ["x", "y"])
+    'x*np.exp(y)'
+    """
+    mapping = {arg(i): sp.Symbol(name, real=True) for i, name in enumerate(names)}
+    return _PRINTER.doprint(expr.xreplace(mapping))
+
+
+@lru_cache(maxsize=4096)
+def kernel_function(expr: sp.Expr, n: int):
+    """A Python function of ``n`` arrays evaluating the kernel (compiled once per kernel).
+
+    >>> import numpy as np, sympy as sp
+    >>> kernel_function(sp.exp(arg(0)), 1)(np.zeros(2))
+    array([1., 1.])
+    """
+    names = [f"a{i}" for i in range(n)]
+    source = f"def kernel({', '.join(names)}):\n    return {kernel_source(expr, names)}\n"
+    namespace = {"np": np}
+    exec(compile(source, f"<symgrad kernel {expr}>", "exec"), namespace)  # noqa: S102 - our own printed source
+    return namespace["kernel"]

@@ -1,0 +1,551 @@
+"""The ``Tensor`` facade: PyTorch's names and behaviour over a NumPy array.
+
+Every op goes through :func:`apply`: the op record infers shape and dtype
+(raising PyTorch's errors before anything is computed), computes the eager
+NumPy value, and — when grad mode is on and an operand requires grad —
+records a light :class:`~symgrad.autograd.graph.Node`.  No SymPy is built
+here; ``backward`` hands the recorded graph to the compiler.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy as np
+
+from . import dtypes
+from ._tensor_str import tensor_repr
+from .autograd import engine
+from .autograd.grad_mode import _state as _grad_state
+from .autograd.graph import AccumulateGrad, Node, VersionCounter
+from .ops import elementwise as ew
+from .ops import structural as st
+from .ops.registry import Op
+
+__all__ = ["Tensor", "Size", "apply"]
+
+_SCALARS = (bool, int, float)
+
+_NON_LEAF_GRAD_WARNING = (
+    "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute "
+    "won't be populated during autograd.backward(). If you indeed want the .grad field to be populated "
+    "for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor "
+    "by mistake, make sure you access the leaf Tensor instead. See github.com/pytorch/pytorch/pull/30531 "
+    "for more information.")
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple printed as PyTorch prints ``torch.Size``.
+
+    >>> Size((5, 3))
+    symgrad.Size([5, 3])
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"symgrad.Size([{', '.join(map(str, self))}])"
+
+    def numel(self) -> int:
+        """Number of elements in a tensor of this shape."""
+        return int(np.prod(self, dtype=np.int64))
+
+
+class Tensor:
+    """A multi-dimensional array that records operations for automatic differentiation.
+
+    Create tensors with :func:`symgrad.tensor`, :func:`symgrad.ones`, … rather than
+    with this constructor.
+
+    >>> import symgrad
+    >>> w = symgrad.tensor([1.0, 2.0], requires_grad=True)
+    >>> (w * w).sum().backward()
+    >>> w.grad
+    tensor([2., 4.])
+    """
+
+    __slots__ = ("_data", "_dtype", "_requires_grad", "_grad", "_grad_fn", "_version_counter",
+                 "_accumulator", "_retains_grad", "_name", "__weakref__")
+
+    __array_priority__ = 1000  # numpy_array + tensor defers to Tensor.__radd__
+
+    def __init__(self, data, *, dtype=None, requires_grad: bool = False) -> None:
+        array = np.asarray(data)
+        dtype = dtypes.from_numpy_dtype(array.dtype) if dtype is None else dtypes.as_dtype(dtype)
+        _init(self, array.astype(dtype.numpy, copy=False), dtype)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ----------------------------------------------------------- attributes
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        """The shape, or the size of one dimension.
+
+        >>> import symgrad
+        >>> symgrad.ones(5, 3).size(), symgrad.ones(5, 3).size(-1)
+        (symgrad.Size([5, 3]), 3)
+        """
+        if dim is None:
+            return self.shape
+        return self._data.shape[st.normalize_dim(dim, self._data.ndim)]
+
+    @property
+    def dtype(self) -> dtypes.DType:
+        return self._dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self._data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self._data.size
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._grad_fn is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        return self._grad_fn
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad or self._grad_fn is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether autograd records operations on this leaf; returns ``self``.
+
+        >>> import symgrad
+        >>> symgrad.ones(2).requires_grad_().requires_grad
+        True
+        """
+        if self._grad_fn is not None:
+            if requires_grad:
+                return self
+            raise RuntimeError("you can only change requires_grad flags of leaf variables. If you want to use "
+                               "a computed variable in a subgraph that doesn't require differentiation use "
+                               "var_no_grad = var.detach().")
+        if requires_grad and not self._dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        if self._grad_fn is not None and not self._retains_grad:
+            warnings.warn(_NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type "
+                                f"{type(value).__name__}")
+            if value.dtype is not self._dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value._data.shape != self._data.shape:
+                raise RuntimeError("assigned grad has data of a different size")
+        self._grad = value
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def retain_grad(self) -> None:
+        """Make ``backward`` populate ``.grad`` of this non-leaf tensor too.
+
+        >>> import symgrad
+        >>> w = symgrad.ones(2, requires_grad=True); z = w * 3; z.retain_grad()
+        >>> z.sum().backward(); z.grad
+        tensor([1., 1.])
+        """
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self._grad_fn is not None and not self._retains_grad:
+            self._retains_grad = True
+            self._grad_fn.retained = weakref.ref(self)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - PyTorch's name
+        """The tensor with its dimensions reversed (``PermuteBackward0``)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    # --------------------------------------------------------- conversions
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this data, cut from the graph (``requires_grad=False``).
+
+        >>> import symgrad
+        >>> (symgrad.ones(2, requires_grad=True) * 2).detach().requires_grad
+        False
+        """
+        out = _make(self._data, self._dtype)
+        out._version_counter = self._version_counter
+        return out
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place; it becomes a leaf."""
+        self._grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The underlying NumPy array (shared memory, like PyTorch)."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def item(self):
+        """The single value as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        """Nested Python lists of the values (a number for a 0-d tensor)."""
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.item())
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def to(self, dtype) -> Tensor:
+        """This tensor converted to ``dtype`` (``self`` if it already has it)."""
+        dtype = dtypes.as_dtype(dtype)
+        return self if dtype is self._dtype else _make(self._data.astype(dtype.numpy), dtype)
+
+    def float(self) -> Tensor:
+        """Converted to float32."""
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        """Converted to float64."""
+        return self.to(dtypes.float64)
+
+    def __repr__(self) -> str:
+        dtype = self._dtype
+        show_dtype = dtype not in (dtypes.get_default_dtype(), dtypes.int64, dtypes.bool)
+        if self._grad_fn is not None:
+            suffix = f"grad_fn=<{self._grad_fn.name()}>"
+        elif self._requires_grad:
+            suffix = "requires_grad=True"
+        else:
+            suffix = None
+        return tensor_repr(self._data, dtype_name=dtype.name, show_dtype=show_dtype, grad_suffix=suffix)
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------ autograd
+
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        >>> import symgrad
+        >>> w = symgrad.ones(3, requires_grad=True)
+        >>> (w * 2).sum().backward(); w.grad
+        tensor([2., 2., 2.])
+        """
+        from .backward import backward
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    # ----------------------------------------------------------- arithmetic
+
+    def __add__(self, other):
+        return _binary(ew.ADD, self, other)
+
+    def __radd__(self, other):
+        return _binary(ew.ADD, other, self)
+
+    def __sub__(self, other):
+        return _binary(ew.SUB, self, other)
+
+    def __rsub__(self, other):
+        if isinstance(other, _SCALARS):
+            return apply(ew.RSUB, (self, other))
+        return _binary(ew.SUB, other, self)
+
+    def __mul__(self, other):
+        return _binary(ew.MUL, self, other)
+
+    def __rmul__(self, other):
+        return _binary(ew.MUL, other, self)
+
+    def __truediv__(self, other):
+        return _binary(ew.DIV, self, other)
+
+    def __rtruediv__(self, other):
+        if isinstance(other, _SCALARS):
+            return apply(ew.MUL, (apply(ew.RECIPROCAL, (self,)), other))
+        return _binary(ew.DIV, other, self)
+
+    def __neg__(self):
+        return apply(ew.NEG, (self,))
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        return self.pow(exponent)
+
+    def __rpow__(self, base):
+        if isinstance(base, _SCALARS):
+            return apply(ew.RPOW, (self, base))
+        return _as_operand(base).pow(self)
+
+    def __matmul__(self, other):
+        from .functional import matmul
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        from .functional import matmul
+        return matmul(_as_operand(other), self)
+
+    def add(self, other, *, alpha=1) -> Tensor:
+        """``self + alpha * other`` (``AddBackward0``)."""
+        return _binary(ew.ADD, self, other, alpha)
+
+    def sub(self, other, *, alpha=1) -> Tensor:
+        """``self - alpha * other`` (``SubBackward0``)."""
+        return _binary(ew.SUB, self, other, alpha)
+
+    def mul(self, other) -> Tensor:
+        """``self * other`` (``MulBackward0``)."""
+        return _binary(ew.MUL, self, other)
+
+    def div(self, other) -> Tensor:
+        """True division ``self / other`` (``DivBackward0``)."""
+        return _binary(ew.DIV, self, other)
+
+    def pow(self, exponent) -> Tensor:
+        """``self ** exponent``; a Python number exponent gives ``PowBackward0``, a tensor ``PowBackward1``."""
+        if isinstance(exponent, _SCALARS):
+            return apply(ew.POW, (self,), (exponent,))
+        return apply(ew.POW_TENSOR, (self, _as_operand(exponent)))
+
+    # ------------------------------------------------------- reductions etc.
+
+    def sum(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+        """Sum of all elements, or over ``dim`` (``SumBackward0`` / ``SumBackward1``).
+
+        >>> import symgrad
+        >>> symgrad.ones(2, 3).sum(1)
+        tensor([3., 3.])
+        """
+        source = self if dtype is None else self.to(dtype)
+        dims = st.normalize_dims(dim, self.ndim)
+        return apply(st.SUM, (source,), (dims, bool(keepdim), dim is None))
+
+    def mean(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+        """Mean of all elements, or over ``dim`` (``MeanBackward0`` / ``MeanBackward1``)."""
+        source = self if dtype is None else self.to(dtype)
+        dims = st.normalize_dims(dim, self.ndim)
+        return apply(st.MEAN, (source,), (dims, bool(keepdim), dim is None))
+
+    def matmul(self, other) -> Tensor:
+        """Matrix product with PyTorch's 1-D/2-D rules (see :func:`symgrad.matmul`)."""
+        from .functional import matmul
+        return matmul(self, other)
+
+    def squeeze(self, dim=None) -> Tensor:
+        """Remove size-1 dimensions (all, one ``dim`` or a tuple of dims)."""
+        if dim is None:
+            return apply(st.SQUEEZE, (self,), (tuple(range(self.ndim)), 0))
+        variant = 1 if isinstance(dim, int) else 2
+        return apply(st.SQUEEZE, (self,), (st.normalize_dims(dim, self.ndim), variant))
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Insert a size-1 dimension at ``dim`` (``UnsqueezeBackward0``)."""
+        return apply(st.UNSQUEEZE, (self,), (st.normalize_dim(dim, self.ndim + 1),))
+
+    def permute(self, *dims) -> Tensor:
+        """Reorder dimensions (``PermuteBackward0``)."""
+        if len(dims) == 1 and not isinstance(dims[0], int):
+            dims = tuple(dims[0])
+        if len(dims) != self.ndim:
+            raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
+                               f"the length of the desired ordering of dimensions i.e. input.dim() = "
+                               f"{self.ndim} is not equal to len(dims) = {len(dims)}")
+        perm = tuple(st.normalize_dim(d, self.ndim) for d in dims)
+        if len(set(perm)) != len(perm):
+            raise RuntimeError("permute(): duplicate dims are not allowed.")
+        return apply(st.PERMUTE, (self,), (perm,))
+
+    # -------------------------------------------------------------- in-place
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        """In-place ``self += alpha * other``."""
+        return self._inplace(ew.ADD, (self, _as_operand(other)), () if alpha == 1 else (alpha,))
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        """In-place ``self -= alpha * other``."""
+        return self._inplace(ew.SUB, (self, _as_operand(other)), () if alpha == 1 else (alpha,))
+
+    def mul_(self, other) -> Tensor:
+        """In-place ``self *= other``."""
+        return self._inplace(ew.MUL, (self, _as_operand(other)), ())
+
+    def div_(self, other) -> Tensor:
+        """In-place ``self /= other``."""
+        return self._inplace(ew.DIV, (self, _as_operand(other)), ())
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> Tensor:
+        """Fill with ``value`` in place."""
+        self._check_inplace()
+        if self.requires_grad and _grad_state.enabled:
+            return self._inplace(ew.MUL, (self, 0), ())._inplace(ew.ADD, (self, value), ())
+        self._data[...] = value
+        self._version_counter.value += 1
+        return self
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+
+    def _check_inplace(self) -> None:
+        if self._grad_fn is None and self._requires_grad and _grad_state.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+    def _inplace(self, op: Op, operands, attrs) -> Tensor:
+        self._check_inplace()
+        result = apply(op, operands, attrs)
+        if result._data.shape != self._data.shape:
+            raise RuntimeError(f"output with shape [{', '.join(map(str, self._data.shape))}] doesn't match the "
+                               f"broadcast shape [{', '.join(map(str, result._data.shape))}]")
+        if not dtypes.can_cast(result._dtype, self._dtype):
+            raise RuntimeError(f"result type {_type_word(result._dtype)} can't be cast to the desired output "
+                               f"type {_type_word(self._dtype)}")
+        np.copyto(self._data, result._data, casting="unsafe")
+        self._version_counter.value += 1
+        node = result._grad_fn
+        if node is not None:
+            # the recorded node now produces this tensor's (shared) data
+            node.result, node.result_counter = self._data, self._version_counter
+            node.result_version = self._version_counter.value
+            self._grad_fn = node
+        return self
+
+
+def _type_word(dtype: dtypes.DType) -> str:
+    return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[dtype.name]
+
+
+# ------------------------------------------------------------------- dispatch
+
+
+def _init(t: Tensor, array: np.ndarray, dtype: dtypes.DType) -> None:
+    t._data = array
+    t._dtype = dtype
+    t._requires_grad = False
+    t._grad = None
+    t._grad_fn = None
+    t._version_counter = VersionCounter()
+    t._accumulator = None
+    t._retains_grad = False
+    t._name = None
+
+
+def _make(array: np.ndarray, dtype: dtypes.DType) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    _init(t, array, dtype)
+    return t
+
+
+def _as_operand(x):
+    """Tensors and Python numbers pass through; arrays and lists become tensors."""
+    if type(x) is Tensor or isinstance(x, _SCALARS):
+        return x
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    array = np.asarray(x)
+    if array.dtype == object:
+        raise TypeError(f"unsupported operand type: {type(x).__name__}")
+    if isinstance(x, np.ndarray):
+        return _make(array, dtypes.from_numpy_dtype(array.dtype))
+    dtype = dtypes.get_default_dtype() if array.dtype.kind == "f" else dtypes.from_numpy_dtype(array.dtype)
+    return _make(array.astype(dtype.numpy), dtype)
+
+
+def _binary(op: Op, a, b, alpha=1) -> Tensor:
+    return apply(op, (_as_operand(a), _as_operand(b)), () if alpha == 1 else (alpha,))
+
+
+def _edge(x):
+    """The graph edge for an operand: its grad_fn, its AccumulateGrad, or None."""
+    if type(x) is not Tensor:
+        return None
+    if x._grad_fn is not None:
+        return x._grad_fn
+    if x._requires_grad:
+        acc = x._accumulator
+        if acc is None:
+            acc = x._accumulator = AccumulateGrad(x)
+        return acc
+    return None
+
+
+def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
+    """Run ``op`` eagerly on ``operands`` (tensors and Python numbers) and record it if needed.
+
+    >>> import symgrad
+    >>> from symgrad.ops.elementwise import EXP
+    >>> apply(EXP, (symgrad.zeros(2),))
+    tensor([1., 1.])
+    """
+    _, dtype = op.infer(operands, attrs)
+    values = [x._data if type(x) is Tensor else x for x in operands]
+    out = op.forward(values, attrs, dtype)
+    result = _make(out, dtype)
+    if _grad_state.enabled:
+        edges = tuple(_edge(x) for x in operands)
+        if any(e is not None for e in edges):
+            if not dtype.is_floating_point:
+                return result  # integer results never carry gradients
+            counters = tuple(x._version_counter if type(x) is Tensor else None for x in operands)
+            result._grad_fn = Node(op, attrs, edges, tuple(values), counters, out, result._version_counter)
+    return result

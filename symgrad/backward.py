@@ -41,7 +41,7 @@ def _roots(tensors, grad_tensors):
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
     if len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"grad can be implicitly created only for scalar outputs" if not grad_tensors else
+        raise RuntimeError("grad can be implicitly created only for scalar outputs" if not grad_tensors else
                            f"Mismatch in number of gradients: got {len(grad_tensors)} but expected "
                            f"{len(tensors)}")
     for i, t in enumerate(tensors):

@@ -16,7 +16,6 @@ import numpy as np
 
 from . import dtypes
 from ._tensor_str import tensor_repr
-from .autograd import engine
 from .autograd.grad_mode import _state as _grad_state
 from .autograd.graph import AccumulateGrad, Node, VersionCounter
 from .ops import elementwise as ew

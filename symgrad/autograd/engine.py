@@ -35,41 +35,47 @@ class _Plan:
     def __init__(self, roots, seeds, targets):
         order = _topological_nodes(roots)
         index = {node: i for i, node in enumerate(order)}
+        # dtypes enter the key as one-letter codes: comparing np.dtype objects is slow
         slots, values, names = [], [], []
         leaf_slots: dict[AccumulateGrad, int] = {}
         entries = []
-
-        def new_slot(kind, shape, dtype, value, name):
-            slots.append((kind, shape, dtype))
-            values.append(value)
-            names.append(name)
-            return len(slots) - 1
-
-        for i, node in enumerate(order):
+        for node in order:
             refs = []
             for edge, value in zip(node.edges, node.values):
                 if edge is None:
-                    if isinstance(value, np.ndarray):
-                        refs.append(new_slot("const", value.shape, value.dtype.name, value, "input"))
+                    refs.append(len(slots))
+                    if type(value) is np.ndarray:
+                        slots.append(("const", value.shape, value.dtype.char))
+                        names.append("input")
                     else:
-                        refs.append(new_slot("scalar", (), type(value).__name__, value, "scalar"))
+                        slots.append(("scalar", (), type(value)))
+                        names.append("scalar")
+                    values.append(value)
                 elif type(edge) is Node:
                     refs.append(~index[edge])
                 else:
                     slot = leaf_slots.get(edge)
                     if slot is None:
-                        slot = leaf_slots[edge] = new_slot("leaf", value.shape, value.dtype.name, value,
-                                                           _leaf_name(edge))
+                        slot = leaf_slots[edge] = len(slots)
+                        slots.append(("leaf", value.shape, value.dtype.char))
+                        values.append(value)
+                        names.append(_leaf_name(edge))
                     refs.append(slot)
             result = node.result
-            result_slot = new_slot("result", result.shape, result.dtype.name, result, node.op.name)
-            entries.append((node.op.name, node.attrs, tuple(refs), result.dtype.name, result_slot))
+            entries.append((node.op.name, node.attrs, tuple(refs), result.dtype.char, len(slots)))
+            slots.append(("result", result.shape, result.dtype.char))
+            values.append(result)
+            names.append(node.op.name + "_result")
 
         root_entries = []
         for root, seed in zip(roots, seeds):
-            seed_slot = -1 if seed is None else new_slot("seed", seed.shape, seed.dtype.name, seed,
-                                                         "grad_output")
-            root_entries.append((index[root], seed_slot))
+            if seed is None:
+                root_entries.append((index[root], -1))
+            else:
+                root_entries.append((index[root], len(slots)))
+                slots.append(("seed", seed.shape, seed.dtype.char))
+                values.append(seed)
+                names.append("grad_output")
 
         if targets is None:
             targets = list(leaf_slots) + [n for n in order if n.retained is not None]

@@ -11,7 +11,7 @@ Structure key: ``(nodes, slots, roots, targets)``
 
 * ``slots``: what the function may take as arguments, each
   ``(kind, shape, dtype)``; kind is ``leaf``, ``const``, ``scalar`` (a Python
-  number; dtype is its type name), ``result`` (a node's saved output) or
+  number; dtype is its type), dtypes are NumPy type codes (``"f"``), ``result`` (a node's saved output) or
   ``seed`` (an explicit ``gradient``);
 * ``nodes``: in topological order, ``(op name, attrs, refs, dtype, result slot)``
   where a ref ``r >= 0`` is a slot and ``r < 0`` is node ``~r``'s output;
@@ -22,6 +22,8 @@ Structure key: ``(nodes, slots, roots, targets)``
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .. import dtypes
 from ..derive import gradients
@@ -59,7 +61,7 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     lowered = []
     for op_name, attrs, refs, dtype, _ in nodes:
         inputs = [lowered[~r] if r < 0 else symbols[r] for r in refs]
-        lowered.append(REGISTRY[op_name].lower(inputs, attrs, dtypes.as_dtype(dtype)))
+        lowered.append(REGISTRY[op_name].lower(inputs, attrs, dtypes.from_numpy_dtype(np.dtype(dtype))))
     outputs = [lowered[i] for i, _ in roots]
     seeds = [symbols[s] if s >= 0 else fill(1, out.shape, out.dtype) for (_, s), out in zip(roots, outputs)]
     wrt = [lowered[~t] if t < 0 else symbols[t] for t in targets]
@@ -78,7 +80,7 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
 
 def _slot_symbol(slot, name: str) -> TensorSymbol:
     kind, shape, dtype = slot
-    return TensorSymbol(name, shape, None if kind == "scalar" else dtype, kind)
+    return TensorSymbol(name, shape, None if kind == "scalar" else np.dtype(dtype).name, kind)
 
 
 def _docstring(nodes, targets) -> str:

@@ -8,7 +8,7 @@ derivative comes from ``sympy.diff`` of the formula like any elementwise op.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -37,7 +37,7 @@ class LossOp(Op):
         super().__init__(name, grad_fn)
         self.formula, self.arity, self.check = formula, arity, check
 
-    @lru_cache(maxsize=None)  # noqa: B019 - op records live for the whole process
+    @cache  # noqa: B019 - op records live for the whole process
     def kernel(self, attrs: tuple) -> sp.Expr:
         """The per-element scalar formula over ``a0 …`` for these attributes."""
         flags = attrs[1:]

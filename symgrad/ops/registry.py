@@ -17,7 +17,7 @@ Python scalars) plus a tuple of hashable *attributes*.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -148,7 +148,7 @@ class ElementwiseOp(Op):
         # attributes that take part in type promotion like Python scalars (pow's exponent)
         self.scalar_attrs = scalar_attrs
 
-    @lru_cache(maxsize=None)  # noqa: B019 - op records live for the whole process
+    @cache  # noqa: B019 - op records live for the whole process
     def kernel(self, attrs: tuple) -> sp.Expr:
         """The scalar formula over ``a0 …`` for these attributes."""
         return sp.sympify(self.formula(*(arg(i) for i in range(self.arity)), *attrs))
@@ -175,7 +175,7 @@ class ElementwiseOp(Op):
         return kernel_saved_operands(self.kernel(attrs), needs_grad)
 
 
-@lru_cache(maxsize=None)
+@cache
 def kernel_saved_operands(kernel: sp.Expr, needs_grad: tuple[bool, ...]) -> frozenset[int]:
     """Which operands (and ``len(needs_grad)`` for the result) the kernel's derivatives read."""
     n = len(needs_grad)

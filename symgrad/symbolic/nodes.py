@@ -18,7 +18,7 @@ exponential on them.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def arg(i: int) -> sp.Symbol:
     """The scalar placeholder for the i-th input of an elementwise kernel (real).
 

@@ -6,6 +6,8 @@ modifications) fails before the first ``.grad`` changes.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .autograd import engine
@@ -72,8 +74,37 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
             node_roots.append(t._grad_fn)
             node_seeds.append(seed)
     if node_roots:
-        results += engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph))
+        results += engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph),
+                                       namer=_caller_names())
     _accumulate_all(results)
+
+
+_FACADE_MODULES = {__name__, "symgrad.tensor"}
+
+
+def _caller_names():
+    """A function naming arrays after the caller's variables that hold them (used on compile only).
+
+    Generated code then reads ``def backward(x, z, y)`` instead of positional
+    placeholders.  Looks at the first frame outside the facade, lazily.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in _FACADE_MODULES:
+        frame = frame.f_back
+    if frame is None:
+        return None
+    scopes = (frame.f_locals, frame.f_globals)
+    table: dict[int, str] = {}
+
+    def name_of(value):
+        if not table:
+            for scope in reversed(scopes):
+                for var, obj in list(scope.items()):
+                    if isinstance(obj, Tensor) and not var.startswith("_"):
+                        table[id(obj._data)] = var
+                table.setdefault(0, "")  # mark as filled
+        return table.get(id(value))
+    return name_of
 
 
 def _as_list(x):
@@ -124,13 +155,17 @@ def backward_source(tensor: Tensor, gradient=None) -> str:
 
     >>> import symgrad
     >>> w = symgrad.ones(3, requires_grad=True)
-    >>> print(symgrad.backward_source((w * w).sum()))  # doctest: +ELLIPSIS
+    >>> print(symgrad.backward_source((w * w).sum()))
     import numpy as np
-    ...
-    def backward(leaf, ...):
-    ...
+    <BLANKLINE>
+    <BLANKLINE>
+    def backward(w):
+        """Gradients of w through MulBackward0 -> SumBackward0."""
+        grad_w = 2*w
+        return (grad_w,)
+    <BLANKLINE>
     """
     tensors, seeds = _roots([tensor], None if gradient is None else [gradient])
     if tensor._grad_fn is None:
         raise RuntimeError("backward_source() needs a tensor computed from leaves (it has no grad_fn)")
-    return engine.plan_source([tensor._grad_fn], seeds)
+    return engine.plan_source([tensor._grad_fn], seeds, namer=_caller_names())

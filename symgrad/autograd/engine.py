@@ -146,14 +146,23 @@ def _inplace_message(value, version: int, expected: int, origin: str = "") -> st
             f"{expected} instead.")
 
 
-def compiled_backward(plan: _Plan) -> CompiledBackward:
-    """The compiled function for a plan's structure (built on the first request only)."""
-    compiled = BACKWARD_CACHE.get_or_build(plan.key, lambda: build_backward(plan.key, plan.names))
+def compiled_backward(plan: _Plan, namer=None) -> CompiledBackward:
+    """The compiled function for a plan's structure (built on the first request only).
+
+    ``namer(value)`` may give a readable name for a slot's value (the user's
+    variable name); it is only consulted when compiling.
+    """
+    def build():
+        names = plan.names
+        if namer is not None:
+            names = [namer(v) or n for v, n in zip(plan.values, names)]
+        return build_backward(plan.key, names)
+    compiled = BACKWARD_CACHE.get_or_build(plan.key, build)
     _last[:] = [compiled]
     return compiled
 
 
-def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: bool = False):
+def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: bool = False, namer=None):
     """Gradients of ``roots`` (seeded by ``seeds``; None = 1) for ``targets``.
 
     ``targets`` None means every leaf reached plus every node with
@@ -162,7 +171,7 @@ def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: boo
     """
     plan = _Plan(roots, seeds, targets)
     _check_saved_values(plan.order)
-    compiled = compiled_backward(plan)
+    compiled = compiled_backward(plan, namer)
     values = plan.values
     args = [values[s] for s in compiled.param_slots]
     grads = iter([_fresh(g, args) for g in compiled.fn(*args)])
@@ -189,9 +198,9 @@ def _root(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def plan_source(roots: list[Node], seeds: list, targets=None) -> str:
+def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str:
     """The generated source of the gradient function for this graph (compiling it if new)."""
-    return compiled_backward(_Plan(roots, seeds, targets)).source
+    return compiled_backward(_Plan(roots, seeds, targets), namer).source
 
 
 def last_compiled() -> CompiledBackward | None:

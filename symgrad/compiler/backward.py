@@ -73,7 +73,9 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     grads = optimize(grads)
     used = {n for n in topological_order(grads) if isinstance(n, TensorSymbol)}
     params = [s for s in symbols if s in used]
-    source = generate_function("backward", params, grads, doc=_docstring(nodes, targets))
+    target_names = [f"grad_{symbols[t if t >= 0 else nodes[~t][4]].name}" for t in targets]
+    doc = f"Gradients of {', '.join(n[5:] for n in target_names)} through {_op_chain(nodes)}."
+    source = generate_function("backward", params, grads, doc=doc, output_names=target_names)
     return CompiledBackward(compile_source(source, "backward"), source,
                             tuple(symbols.index(p) for p in params))
 
@@ -83,6 +85,5 @@ def _slot_symbol(slot, name: str) -> TensorSymbol:
     return TensorSymbol(name, shape, None if kind == "scalar" else np.dtype(dtype).name, kind)
 
 
-def _docstring(nodes, targets) -> str:
-    ops = " -> ".join(REGISTRY[n[0]].grad_fn_name(n[1]) for n in nodes)
-    return f"Gradients of {len(targets)} tensor(s) through {ops}."
+def _op_chain(nodes) -> str:
+    return " -> ".join(REGISTRY[n[0]].grad_fn_name(n[1]) for n in nodes)

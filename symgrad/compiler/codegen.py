@@ -64,8 +64,9 @@ class _Emitter:
             self.names[p] = python_name(p.name, self.taken)
         self.lines: list[str] = []
 
-    def emit(self, outputs: list[TensorExpr]) -> list[str]:
+    def emit(self, outputs: list[TensorExpr], output_names=None) -> list[str]:
         uses = _use_counts(outputs)
+        preferred = dict(zip(outputs, output_names or []))
         for node in topological_order(outputs):
             if node in self.names:
                 continue
@@ -75,7 +76,7 @@ class _Emitter:
             if uses.get(node, 0) == 1 and isinstance(node, Fill) and node not in outputs:
                 self.names[node] = expression  # a constant read once is written inline
                 continue
-            name = python_name(_stem(node), self.taken)
+            name = python_name(preferred.get(node) or _stem(node), self.taken)
             self.lines.append(f"{name} = {expression}")
             self.names[node] = name
         return [self.names[o] for o in outputs]
@@ -126,8 +127,10 @@ def _use_counts(outputs) -> dict[TensorExpr, int]:
 
 
 def generate_function(name: str, params: list[TensorSymbol], outputs: list[TensorExpr],
-                      *, doc: str = "") -> str:
+                      *, doc: str = "", output_names: list[str] | None = None) -> str:
     """Source of a stand-alone module defining ``name(*params)`` returning ``outputs`` as a tuple.
+
+    ``output_names`` name the variables holding the outputs (when computed here).
 
     >>> import sympy as sp
     >>> from symgrad.symbolic import TensorSymbol, elementwise, arg
@@ -136,7 +139,7 @@ def generate_function(name: str, params: list[TensorSymbol], outputs: list[Tenso
         t = np.exp(x)
     """
     emitter = _Emitter(params)
-    results = emitter.emit(outputs)
+    results = emitter.emit(outputs, output_names)
     header = ", ".join(emitter.names[p] for p in params)
     body = [f"def {name}({header}):"]
     if doc:

@@ -11,7 +11,9 @@ outputs reach).  The passes here:
   leading 1s) feeding an elementwise kernel is dropped when NumPy's own
   broadcasting gives the same result shape.
 
-No pass changes values beyond floating-point reassociation.
+No pass changes values beyond floating-point reassociation.  (Kernels are
+also printed with common factors pulled out: see
+:func:`symgrad.symbolic.numpy_printer.kernel_source`.)
 """
 
 from __future__ import annotations

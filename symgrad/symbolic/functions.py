@@ -45,8 +45,8 @@ class sigmoid(sp.Function):  # noqa: N801 - reads like the math
 
     def _numpycode(self, printer):
         # exp(-log(1 + exp(-x))): no overflow for either sign of x
-        x = printer._print(self.args[0])
-        return f"{printer._module_format('numpy.exp')}(-{printer._module_format('numpy.logaddexp')}(0, -({x})))"
+        minus_x = printer._print(-self.args[0])
+        return f"{printer._module_format('numpy.exp')}(-{printer._module_format('numpy.logaddexp')}(0, {minus_x}))"
 
     def _latex(self, printer):
         return rf"\sigma\left({printer._print(self.args[0])}\right)"

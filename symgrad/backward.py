@@ -151,7 +151,7 @@ def _accumulate_all(results) -> None:
 
 
 def backward_source(tensor: Tensor, gradient=None) -> str:
-    """The generated NumPy source that ``tensor.backward(gradient)`` runs (compiled if new).
+    '''The generated NumPy source that ``tensor.backward(gradient)`` runs (compiled if new).
 
     >>> import symgrad
     >>> w = symgrad.ones(3, requires_grad=True)
@@ -164,7 +164,7 @@ def backward_source(tensor: Tensor, gradient=None) -> str:
         grad_w = 2*w
         return (grad_w,)
     <BLANKLINE>
-    """
+    '''
     tensors, seeds = _roots([tensor], None if gradient is None else [gradient])
     if tensor._grad_fn is None:
         raise RuntimeError("backward_source() needs a tensor computed from leaves (it has no grad_fn)")

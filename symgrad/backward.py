@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from . import tensor as _tensor_module
 from .autograd import engine
 from .autograd.graph import AccumulateGrad
 from .tensor import Tensor, _as_operand, _make
@@ -79,7 +80,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     _accumulate_all(results)
 
 
-_FACADE_MODULES = {__name__, "symgrad.tensor"}
+_FACADE_FILES = {__file__, _tensor_module.__file__}
 
 
 def _caller_names():
@@ -89,7 +90,7 @@ def _caller_names():
     placeholders.  Looks at the first frame outside the facade, lazily.
     """
     frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") in _FACADE_MODULES:
+    while frame is not None and frame.f_code.co_filename in _FACADE_FILES:
         frame = frame.f_back
     if frame is None:
         return None

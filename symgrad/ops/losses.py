@@ -55,14 +55,15 @@ class LossOp(Op):
 
     def forward(self, values, attrs, dtype):
         target = dtype.numpy
-        values = [v.astype(target, copy=False) for v in values]
+        values = [v if v.dtype == target else v.astype(target) for v in values]
         per_element = kernel_function(self.kernel(attrs), len(values))(*values)
         reduction = attrs[0]
+        if reduction == "none":
+            return np.asarray(per_element, dtype=target)
+        total = np.add.reduce(per_element, axis=None)
         if reduction == "mean":
-            return np.asarray(np.mean(per_element), dtype=target)
-        if reduction == "sum":
-            return np.asarray(np.sum(per_element), dtype=target)
-        return np.asarray(per_element, dtype=target)
+            total = total / per_element.size if per_element.size else np.nan
+        return np.asarray(total, dtype=target)
 
     def lower(self, inputs, attrs, dtype):
         per_element = elementwise(self.kernel(attrs), inputs, dtype.numpy)

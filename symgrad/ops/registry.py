@@ -49,6 +49,20 @@ def operand_shape(x) -> tuple[int, ...]:
 
 def promote(operands) -> dtypes.DType:
     """PyTorch's result dtype for the operands (tensors by rank, then Python scalars)."""
+    # fast path (the common case on the eager hot path): tensors of one dtype,
+    # and Python scalars of no higher category
+    common, scalar_category = None, -1
+    for x in operands:
+        if isinstance(x, _SCALARS):
+            category = 2 if type(x) is float else (0 if type(x) is bool else 1)
+            scalar_category = max(scalar_category, category)
+        elif common is None:
+            common = x.dtype
+        elif x.dtype is not common:
+            break
+    else:
+        if common is not None and common._category >= scalar_category:
+            return common
     dimensioned, zero_dim, scalars = [], [], []
     for x in operands:
         if is_scalar(x):
@@ -79,7 +93,7 @@ def broadcast_error_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int,
 
 
 def broadcast_operands(operands) -> tuple[int, ...]:
-    shapes = [x.shape for x in operands if not is_scalar(x)]
+    shapes = [x.shape for x in operands if not isinstance(x, _SCALARS)]
     if not shapes:
         return ()
     shape = shapes[0]
@@ -147,6 +161,7 @@ class ElementwiseOp(Op):
         self.numpy = numpy
         # attributes that take part in type promotion like Python scalars (pow's exponent)
         self.scalar_attrs = scalar_attrs
+        self._forward_functions: dict[tuple, Callable] = {}
 
     @cache  # noqa: B019 - op records live for the whole process
     def kernel(self, attrs: tuple) -> sp.Expr:
@@ -162,7 +177,10 @@ class ElementwiseOp(Op):
     def forward(self, values, attrs, dtype):
         target = dtype.numpy
         values = [v if is_scalar(v) or v.dtype == target else v.astype(target) for v in values]
-        fn = self.numpy if self.numpy is not None and not attrs else kernel_function(self.kernel(attrs), self.arity)
+        fn = self._forward_functions.get(attrs)
+        if fn is None:
+            fn = self.numpy if self.numpy is not None and not attrs else kernel_function(self.kernel(attrs), self.arity)
+            self._forward_functions[attrs] = fn
         out = fn(*values)
         if not isinstance(out, np.ndarray) or out.dtype != target:
             out = np.asarray(out, dtype=target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..autograd.grad_mode import is_grad_enabled
 from ..functional import relu, sigmoid, tanh
 from ..ops.losses import BCE_WITH_LOGITS, REDUCTIONS
 from ..tensor import Tensor, _as_operand, apply
@@ -27,10 +28,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     if reduction not in REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     operands = [_as_operand(input), _as_operand(target)]
-    if weight is not None:
-        operands.append(_as_operand(weight))
-    if pos_weight is not None:
-        operands.append(_as_operand(pos_weight))
+    for argument, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is None:
+            continue
+        value = _as_operand(value)
+        if is_grad_enabled() and getattr(value, "requires_grad", False):
+            raise RuntimeError("The function 'binary_cross_entropy_with_logits' is not differentiable with "
+                               f"respect to argument '{argument}'. This input cannot have requires_grad True.")
+        operands.append(value)
     return apply(BCE_WITH_LOGITS, tuple(operands), (reduction, weight is not None, pos_weight is not None))
 
 

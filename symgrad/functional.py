@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .ops import elementwise as ew
 from .ops import structural as st
-from .tensor import Tensor, _as_operand, _binary, apply
+from .tensor import Tensor, _as_operand, _binary, _make, apply
 
 __all__ = ["add", "sub", "mul", "div", "pow", "matmul", "mm", "mv", "dot", "sum", "mean", "squeeze",
            "unsqueeze", "permute", *ew.UNARY]
@@ -90,7 +90,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if a.ndim == 2 and b.ndim == 1:
         return apply(st.MV, (a, b))
     if a.ndim == 1 and b.ndim == 2:
-        return apply(st.SQUEEZE, (apply(st.MM, (a.unsqueeze(0), b)),), ((0,), 4))
+        # PyTorch records UnsqueezeBackward0 only when the vector requires grad
+        row = a.unsqueeze(0) if a.requires_grad else _make(a._data.reshape(1, -1), a.dtype)
+        return apply(st.SQUEEZE, (apply(st.MM, (row, b)),), ((0,), 4))
     if a.ndim == 2 and b.ndim == 2:
         return apply(st.MM, (a, b))
     raise NotImplementedError(f"matmul of {a.ndim}-D and {b.ndim}-D tensors is not supported yet")

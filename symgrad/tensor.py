@@ -514,10 +514,8 @@ def _binary(op: Op, a, b, alpha=1) -> Tensor:
     return apply(op, (_as_operand(a), _as_operand(b)), () if alpha == 1 else (alpha,))
 
 
-def _edge(x):
-    """The graph edge for an operand: its grad_fn, its AccumulateGrad, or None."""
-    if type(x) is not Tensor:
-        return None
+def _edge(x: Tensor):
+    """The graph edge for a tensor operand: its grad_fn, its AccumulateGrad, or None."""
     if x._grad_fn is not None:
         return x._grad_fn
     if x._requires_grad:
@@ -536,15 +534,28 @@ def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
     >>> apply(EXP, (symgrad.zeros(2),))
     tensor([1., 1.])
     """
+    # the eager hot path: plain loops, no generators, one pass over the operands
     _, dtype = op.infer(operands, attrs)
-    values = [x._data if type(x) is Tensor else x for x in operands]
+    values = []
+    recorded = False
+    for x in operands:
+        if type(x) is Tensor:
+            values.append(x._data)
+            if x._grad_fn is not None or x._requires_grad:
+                recorded = True
+        else:
+            values.append(x)
     out = op.forward(values, attrs, dtype)
     result = _make(out, dtype)
-    if _grad_state.enabled:
-        edges = tuple(_edge(x) for x in operands)
-        if any(e is not None for e in edges):
-            if not dtype.is_floating_point:
-                return result  # integer results never carry gradients
-            counters = tuple(x._version_counter if type(x) is Tensor else None for x in operands)
-            result._grad_fn = Node(op, attrs, edges, tuple(values), counters, out, result._version_counter)
+    if recorded and _grad_state.enabled and dtype.is_floating_point:  # integer results carry no gradient
+        edges, counters = [], []
+        for x in operands:
+            if type(x) is Tensor:
+                edges.append(_edge(x))
+                counters.append(x._version_counter)
+            else:
+                edges.append(None)
+                counters.append(None)
+        result._grad_fn = Node(op, attrs, tuple(edges), tuple(values), tuple(counters), out,
+                               result._version_counter)
     return result

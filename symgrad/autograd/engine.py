@@ -9,10 +9,13 @@ saved value) all run before anything is computed or accumulated.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ..compiler.backward import CompiledBackward, build_backward
 from ..compiler.cache import CompileCache
+from ..compiler.codegen import compile_source
 from .graph import AccumulateGrad, Node
 
 __all__ = ["BACKWARD_CACHE", "run_backward", "compiled_backward", "last_compiled"]
@@ -30,19 +33,24 @@ _FREED_MESSAGE = (
 class _Plan:
     """One walk of a graph: its structure key, slot values and what the targets are."""
 
-    __slots__ = ("key", "values", "names", "order", "targets")
+    __slots__ = ("key", "values", "names", "order", "targets", "paths", "accessors", "leaf_edges")
 
     def __init__(self, roots, seeds, targets):
-        order = _topological_nodes(roots)
+        order, self.paths = _topological_nodes(roots)
         index = {node: i for i, node in enumerate(order)}
         # dtypes enter the key as one-letter codes: comparing np.dtype objects is slow
         slots, values, names = [], [], []
+        # where each slot's value sits in any graph of this structure: node i's
+        # operand j, node i's result, or seed r (used to generate a gather function)
+        accessors: list[tuple] = []
         leaf_slots: dict[AccumulateGrad, int] = {}
+        leaf_edges: dict[AccumulateGrad, tuple[int, int]] = {}
         entries = []
-        for node in order:
+        for i, node in enumerate(order):
             refs = []
-            for edge, value in zip(node.edges, node.values):
+            for j, (edge, value) in enumerate(zip(node.edges, node.values)):
                 if edge is None:
+                    accessors.append(("value", i, j))
                     refs.append(len(slots))
                     if type(value) is np.ndarray:
                         slots.append(("const", value.shape, value.dtype.char))
@@ -56,22 +64,26 @@ class _Plan:
                 else:
                     slot = leaf_slots.get(edge)
                     if slot is None:
+                        accessors.append(("value", i, j))
+                        leaf_edges[edge] = (i, j)
                         slot = leaf_slots[edge] = len(slots)
                         slots.append(("leaf", value.shape, value.dtype.char))
                         values.append(value)
                         names.append(_leaf_name(edge))
                     refs.append(slot)
             result = node.result
+            accessors.append(("result", i))
             entries.append((node.op.name, node.attrs, tuple(refs), result.dtype.char, len(slots)))
             slots.append(("result", result.shape, result.dtype.char))
             values.append(result)
             names.append(node.op.name + "_result")
 
         root_entries = []
-        for root, seed in zip(roots, seeds):
+        for r, (root, seed) in enumerate(zip(roots, seeds)):
             if seed is None:
                 root_entries.append((index[root], -1))
             else:
+                accessors.append(("seed", r))
                 root_entries.append((index[root], len(slots)))
                 slots.append(("seed", seed.shape, seed.dtype.char))
                 values.append(seed)
@@ -89,31 +101,36 @@ class _Plan:
                     tuple(r for r in target_refs if r is not None))
         self.values, self.names, self.order = values, names, order
         self.targets = [(t, r is not None) for t, r in zip(targets, target_refs)]
+        self.accessors, self.leaf_edges = accessors, [leaf_edges[a] for a in leaf_slots]
 
 
 def _leaf_name(accumulator: AccumulateGrad) -> str:
     return getattr(accumulator.variable, "_name", None) or "leaf"
 
 
-def _topological_nodes(roots) -> list[Node]:
-    """Nodes reachable from ``roots``, every node after the nodes it reads (iterative DFS)."""
-    order, seen = [], set()
-    for root in roots:
-        if root in seen:
+def _topological_nodes(roots) -> tuple[list[Node], dict]:
+    """Nodes reachable from ``roots``, every node after the nodes it reads (iterative DFS).
+
+    Also returns how each node was first reached: ``("root", r)`` or
+    ``(parent, edge index)``, from which a gather function is generated.
+    """
+    order, paths = [], {}
+    for r, root in enumerate(roots):
+        if root in paths:
             continue
-        seen.add(root)
-        stack = [(root, iter(root.edges))]
+        paths[root] = ("root", r)
+        stack = [(root, enumerate(root.edges))]
         while stack:
             node, edges = stack[-1]
-            for edge in edges:
-                if type(edge) is Node and edge not in seen:
-                    seen.add(edge)
-                    stack.append((edge, iter(edge.edges)))
+            for k, edge in edges:
+                if type(edge) is Node and edge not in paths:
+                    paths[edge] = (node, k)
+                    stack.append((edge, enumerate(edge.edges)))
                     break
             else:
                 stack.pop()
                 order.append(node)
-    return order
+    return order, paths
 
 
 def _check_saved_values(order: list[Node]) -> None:
@@ -157,9 +174,21 @@ def compiled_backward(plan: _Plan, namer=None) -> CompiledBackward:
         if namer is not None:
             names = [namer(v) or n for v, n in zip(plan.values, names)]
         return build_backward(plan.key, names)
-    compiled = BACKWARD_CACHE.get_or_build(plan.key, build)
-    _last[:] = [compiled]
-    return compiled
+    return BACKWARD_CACHE.get_or_build(plan.key, build)
+
+
+class _FastEntry:
+    """For one exact graph structure (leaf identities included): a generated
+    ``gather(roots, seeds) -> (nodes, args, leaves)`` and the compiled gradient."""
+
+    __slots__ = ("gather", "compiled")
+
+    def __init__(self, gather, compiled):
+        self.gather, self.compiled = gather, compiled
+
+
+_FAST: OrderedDict = OrderedDict()
+_FAST_MAXSIZE = 256
 
 
 def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: bool = False, namer=None):
@@ -168,34 +197,64 @@ def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: boo
     ``targets`` None means every leaf reached plus every node with
     ``retain_grad``.  Returns ``[(target, gradient array or None)]``; nothing
     is accumulated here, so an error leaves every ``.grad`` untouched.
+
+    The fast path (a training loop's second step onwards): the roots' structure
+    ids name the exact graph, and a gather function generated for it collects
+    the arguments without walking the graph generically.
     """
+    fast_key = None
+    if targets is None:
+        fast_key = (tuple(r.skey for r in roots),
+                    tuple(None if s is None else (s.shape, s.dtype.char) for s in seeds))
+        entry = _FAST.get(fast_key)
+        if entry is not None:
+            nodes, args, leaves = entry.gather(roots, seeds)
+            if all(n.retained is None for n in nodes):
+                _check_saved_values(nodes)
+                grads = _call(entry.compiled, args)
+                _finish(nodes, retain_graph)
+                return list(zip(leaves, grads))
     plan = _Plan(roots, seeds, targets)
     _check_saved_values(plan.order)
     compiled = compiled_backward(plan, namer)
     values = plan.values
-    args = [values[s] for s in compiled.param_slots]
-    grads = iter([_fresh(g, args) for g in compiled.fn(*args)])
-    if not retain_graph:
-        for node in plan.order:
-            node.freed = True
+    grads = iter(_call(compiled, [values[s] for s in compiled.param_slots]))
+    if fast_key is not None and all(n.retained is None for n in plan.order):
+        _FAST[fast_key] = _FastEntry(_gather_function(plan, compiled), compiled)
+        if len(_FAST) > _FAST_MAXSIZE:
+            _FAST.popitem(last=False)
+    _finish(plan.order, retain_graph)
     return [(t, next(grads) if reached else None) for t, reached in plan.targets]
 
 
-def _fresh(g, args) -> np.ndarray:
-    """``g`` as an array the caller may keep and modify: never an input or a view of one."""
-    g = np.asarray(g)
-    base = g
-    while base.base is not None and isinstance(base.base, np.ndarray):
-        base = base.base
-    if not g.flags.writeable or any(base is _root(a) for a in args if isinstance(a, np.ndarray)):
-        return g.copy()
-    return g
+def _call(compiled: CompiledBackward, args) -> list[np.ndarray]:
+    """Run the compiled gradient; copy the outputs that may alias an argument or be read-only."""
+    _last[:] = [compiled]
+    return [np.array(g) if copy else np.asarray(g) for g, copy in zip(compiled.fn(*args), compiled.copies)]
 
 
-def _root(a: np.ndarray) -> np.ndarray:
-    while a.base is not None and isinstance(a.base, np.ndarray):
-        a = a.base
-    return a
+def _finish(nodes, retain_graph: bool) -> None:
+    if not retain_graph:
+        for node in nodes:
+            node.freed = True
+
+
+def _gather_function(plan: _Plan, compiled: CompiledBackward):
+    """Generate ``gather(roots, seeds)`` following the same edges this plan's walk took."""
+    index = {node: i for i, node in enumerate(plan.order)}
+    lines = ["def gather(roots, seeds):"]
+    for node in reversed(plan.order):  # parents are reached before their operands
+        how = plan.paths[node]
+        source = f"roots[{how[1]}]" if how[0] == "root" else f"n{index[how[0]]}.edges[{how[1]}]"
+        lines.append(f"    n{index[node]} = {source}")
+    args = []
+    for slot in compiled.param_slots:
+        kind, *where = plan.accessors[slot]
+        args.append({"value": "n{}.values[{}]", "result": "n{}.result", "seed": "seeds[{}]"}[kind].format(*where))
+    leaves = [f"n{i}.edges[{j}]" for i, j in plan.leaf_edges]
+    nodes = "".join(f"n{i}, " for i in range(len(plan.order)))
+    lines.append(f"    return ({nodes}), [{', '.join(args)}], [{', '.join(leaves)}]")
+    return compile_source("\n".join(lines) + "\n", "gather")
 
 
 def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str:

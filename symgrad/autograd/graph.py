@@ -9,7 +9,38 @@ has not been compiled before.
 
 from __future__ import annotations
 
-__all__ = ["Node", "AccumulateGrad", "VersionCounter"]
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["Node", "AccumulateGrad", "VersionCounter", "structure_id"]
+
+
+class _StructureIds:
+    """Small integer ids for node structures, so a node's key is O(1) to build and hash.
+
+    A node's structure is (op, attributes, its operands' structure ids, leaf
+    identities and constant shapes); equal ids mean equal graphs below the
+    node.  Ids are never reused, so evicting old entries (the table is
+    bounded) can only cause a miss, never a false match.
+    """
+
+    def __init__(self, maxsize: int = 1 << 16) -> None:
+        self._table: OrderedDict = OrderedDict()
+        self._next = 0
+        self.maxsize = maxsize
+
+    def __call__(self, parts: tuple) -> int:
+        found = self._table.get(parts)
+        if found is None:
+            found = self._table[parts] = self._next
+            self._next += 1
+            if len(self._table) > self.maxsize:
+                self._table.popitem(last=False)
+        return found
+
+
+structure_id = _StructureIds()
 
 
 class VersionCounter:
@@ -57,7 +88,7 @@ class Node:
     """
 
     __slots__ = ("op", "attrs", "edges", "values", "counters", "versions", "result", "result_counter",
-                 "result_version", "freed", "retained", "__weakref__")
+                 "result_version", "freed", "retained", "skey", "__weakref__")
 
     def __init__(self, op, attrs, edges, values, counters, result, result_counter) -> None:
         self.op = op
@@ -65,12 +96,23 @@ class Node:
         self.edges = edges            # per operand: Node, AccumulateGrad or None
         self.values = values          # per operand: ndarray or Python scalar
         self.counters = counters      # per operand: VersionCounter or None
-        self.versions = tuple(c.value if c is not None else 0 for c in counters)
         self.result = result
         self.result_counter = result_counter
         self.result_version = result_counter.value
         self.freed = False
         self.retained = None          # weakref to the tensor when retain_grad() was called
+        # one pass: the operands' versions now, and this node's structure id
+        versions, parts = [], [op.name, attrs]
+        for edge, value, counter in zip(edges, values, counters):
+            versions.append(0 if counter is None else counter.value)
+            if edge is None:
+                parts.append((value.shape, value.dtype.char) if type(value) is np.ndarray else type(value))
+            elif type(edge) is Node:
+                parts.append(edge.skey)
+            else:  # a leaf: its identity matters (the same leaf twice is not two leaves)
+                parts.append((id(edge), value.shape, value.dtype.char))
+        self.versions = tuple(versions)
+        self.skey = structure_id(tuple(parts))
 
     def name(self) -> str:
         """PyTorch's class name for this backward node, e.g. ``MmBackward0``."""
@@ -84,3 +126,4 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name()} object at {id(self):#x}>"
+

@@ -28,7 +28,7 @@ import numpy as np
 from .. import dtypes
 from ..derive import gradients
 from ..ops.registry import REGISTRY
-from ..symbolic.nodes import TensorSymbol, fill, replace_nodes, topological_order
+from ..symbolic.nodes import BroadcastTo, Permute, Reshape, TensorSymbol, fill, replace_nodes, topological_order
 from .codegen import compile_source, generate_function, python_name
 from .optimize import optimize
 
@@ -46,6 +46,7 @@ class CompiledBackward:
     fn: object
     source: str
     param_slots: tuple[int, ...]
+    copies: tuple[bool, ...]  # per output: may alias an argument or be read-only, so copy it
 
 
 def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = True) -> CompiledBackward:
@@ -77,7 +78,14 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     doc = f"Gradients of {', '.join(n[5:] for n in target_names)} through {_op_chain(nodes)}."
     source = generate_function("backward", params, grads, doc=doc, output_names=target_names)
     return CompiledBackward(compile_source(source, "backward"), source,
-                            tuple(symbols.index(p) for p in params))
+                            tuple(symbols.index(p) for p in params), tuple(_may_alias(g) for g in grads))
+
+
+def _may_alias(node) -> bool:
+    """Whether the printed value of ``node`` may be an argument, a view of one, or read-only."""
+    while isinstance(node, Reshape | Permute):
+        node = node.args[0]
+    return isinstance(node, TensorSymbol | BroadcastTo)
 
 
 def _slot_symbol(slot, name: str) -> TensorSymbol:

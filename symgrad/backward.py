@@ -108,6 +108,22 @@ def _caller_names():
     return name_of
 
 
+def _tensor_backward(self: Tensor, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                     inputs=None) -> None:
+    """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+    >>> import symgrad
+    >>> w = symgrad.ones(3, requires_grad=True)
+    >>> (w * 2).sum().backward(); w.grad
+    tensor([2., 2., 2.])
+    """
+    backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+
+_tensor_backward.__name__ = _tensor_backward.__qualname__ = "backward"
+Tensor.backward = _tensor_backward
+
+
 def _as_list(x):
     return [x] if isinstance(x, Tensor) else list(x)
 

@@ -98,6 +98,19 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     raise NotImplementedError(f"matmul of {a.ndim}-D and {b.ndim}-D tensors is not supported yet")
 
 
+def _matmul_method(self: Tensor, other) -> Tensor:
+    """Matrix product with PyTorch's 1-D/2-D rules (see :func:`symgrad.matmul`)."""
+    return matmul(self, other)
+
+
+def _rmatmul(self: Tensor, other) -> Tensor:
+    return matmul(_as_operand(other), self)
+
+
+Tensor.matmul = Tensor.__matmul__ = _matmul_method
+Tensor.__rmatmul__ = _rmatmul
+
+
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Product of two matrices (``MmBackward0``)."""
     return apply(st.MM, (_as_operand(input), _as_operand(mat2)))

@@ -272,19 +272,9 @@ class Tensor:
 
     __str__ = __repr__
 
-    # ------------------------------------------------------------ autograd
-
-    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
-                 inputs=None) -> None:
-        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
-
-        >>> import symgrad
-        >>> w = symgrad.ones(3, requires_grad=True)
-        >>> (w * 2).sum().backward(); w.grad
-        tensor([2., 2., 2.])
-        """
-        from .backward import backward
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+    # Methods defined by later layers and attached there (each layer imports
+    # only earlier ones): `backward` in symgrad/backward.py; `matmul`, `@` and
+    # the unary math methods (`exp`, `sigmoid` …) in symgrad/functional.py.
 
     # ----------------------------------------------------------- arithmetic
 
@@ -330,14 +320,6 @@ class Tensor:
             return apply(ew.RPOW, (self, base))
         return _as_operand(base).pow(self)
 
-    def __matmul__(self, other):
-        from .functional import matmul
-        return matmul(self, other)
-
-    def __rmatmul__(self, other):
-        from .functional import matmul
-        return matmul(_as_operand(other), self)
-
     def add(self, other, *, alpha=1) -> Tensor:
         """``self + alpha * other`` (``AddBackward0``)."""
         return _binary(ew.ADD, self, other, alpha)
@@ -378,11 +360,6 @@ class Tensor:
         source = self if dtype is None else self.to(dtype)
         dims = st.normalize_dims(dim, self.ndim)
         return apply(st.MEAN, (source,), (dims, bool(keepdim), dim is None))
-
-    def matmul(self, other) -> Tensor:
-        """Matrix product with PyTorch's 1-D/2-D rules (see :func:`symgrad.matmul`)."""
-        from .functional import matmul
-        return matmul(self, other)
 
     def squeeze(self, dim=None) -> Tensor:
         """Remove size-1 dimensions (all, one ``dim`` or a tuple of dims)."""

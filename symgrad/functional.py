@@ -91,7 +91,11 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         return apply(st.MV, (a, b))
     if a.ndim == 1 and b.ndim == 2:
         # PyTorch records UnsqueezeBackward0 only when the vector requires grad
-        row = a.unsqueeze(0) if a.requires_grad else _make(a._data.reshape(1, -1), a.dtype)
+        if a.requires_grad:
+            row = a.unsqueeze(0)
+        else:  # the same view, unrecorded: it shares a's data and version counter
+            row = _make(a._data.reshape(1, -1), a.dtype)
+            row._version_counter = a._version_counter
         return apply(st.SQUEEZE, (apply(st.MM, (row, b)),), ((0,), 4))
     if a.ndim == 2 and b.ndim == 2:
         return apply(st.MM, (a, b))

@@ -282,7 +282,7 @@ class Tensor:
         return _binary(ew.ADD, self, other)
 
     def __radd__(self, other):
-        return _binary(ew.ADD, other, self)
+        return _binary(ew.ADD, self, other)  # PyTorch computes self + other: edges in that order
 
     def __sub__(self, other):
         return _binary(ew.SUB, self, other)
@@ -296,7 +296,7 @@ class Tensor:
         return _binary(ew.MUL, self, other)
 
     def __rmul__(self, other):
-        return _binary(ew.MUL, other, self)
+        return _binary(ew.MUL, self, other)
 
     def __truediv__(self, other):
         return _binary(ew.DIV, self, other)
@@ -441,6 +441,7 @@ class Tensor:
             # the recorded node now produces this tensor's (shared) data
             node.result, node.result_counter = self._data, self._version_counter
             node.result_version = self._version_counter.value
+            self._version_counter.rebased = node
             self._grad_fn = node
         return self
 
@@ -512,7 +513,7 @@ def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
     tensor([1., 1.])
     """
     # the eager hot path: plain loops, no generators, one pass over the operands
-    _, dtype = op.infer(operands, attrs)
+    shape, dtype = op.infer(operands, attrs)
     values = []
     recorded = False
     for x in operands:
@@ -522,8 +523,10 @@ def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
                 recorded = True
         else:
             values.append(x)
-    out = op.forward(values, attrs, dtype)
+    out = op.forward(values, attrs, dtype, shape)
     result = _make(out, dtype)
+    if op.view:
+        result._version_counter = operands[0]._version_counter
     if recorded and _grad_state.enabled and dtype.is_floating_point:  # integer results carry no gradient
         edges, counters = [], []
         for x in operands:

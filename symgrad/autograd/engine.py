@@ -9,6 +9,7 @@ saved value) all run before anything is computed or accumulated.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -148,16 +149,21 @@ def _check_saved_values(order: list[Node]) -> None:
             raise RuntimeError(_FREED_MESSAGE)
         for j in changed:
             if j in saved:
-                raise RuntimeError(_inplace_message(node.values[j], node.counters[j].value, node.versions[j]))
+                # PyTorch names the tensor's current grad_fn (the in-place op, if it rebased history)
+                counter = node.counters[j]
+                producer = counter.rebased or (node.edges[j] if type(node.edges[j]) is Node else None)
+                raise RuntimeError(_inplace_message(node.values[j], counter.value, node.versions[j], producer))
         if result_changed and len(node.edges) in saved:
-            raise RuntimeError(_inplace_message(node.result, node.result_counter.value, 0,
-                                                f", which is output 0 of {node.name()},"))
+            raise RuntimeError(_inplace_message(node.result, node.result_counter.value, node.result_version,
+                                                node))
 
 
-def _inplace_message(value, version: int, expected: int, origin: str = "") -> str:
+def _inplace_message(value, version: int, expected: int, producer: Node | None = None) -> str:
     kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
             "bool": "BoolTensor"}.get(value.dtype.name, "Tensor")
     shape = ", ".join(map(str, value.shape))
+    # PyTorch names the op that produced the tensor (ExpBackward0 -> "Exp")
+    origin = "" if producer is None else f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', producer.name())},"
     return ("one of the variables needed for gradient computation has been modified by an inplace "
             f"operation: [symgrad.{kind} [{shape}]]{origin} is at version {version}; expected version "
             f"{expected} instead.")
@@ -210,6 +216,7 @@ def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: boo
         if entry is not None:
             nodes, args, leaves = entry.gather(roots, seeds)
             if all(n.retained is None for n in nodes):
+                BACKWARD_CACHE.hits += 1  # the fast path is a shortcut into the same cache
                 _check_saved_values(nodes)
                 grads = _call(entry.compiled, args)
                 _finish(nodes, retain_graph)
@@ -228,9 +235,18 @@ def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: boo
 
 
 def _call(compiled: CompiledBackward, args) -> list[np.ndarray]:
-    """Run the compiled gradient; copy the outputs that may alias an argument or be read-only."""
+    """Run the compiled gradient; copy outputs that may alias an argument, be read-only, or repeat.
+
+    Every gradient must be an array its tensor owns: ``.grad`` is later
+    updated in place, which must never reach an input or another ``.grad``.
+    """
     _last[:] = [compiled]
-    return [np.array(g) if copy else np.asarray(g) for g, copy in zip(compiled.fn(*args), compiled.copies)]
+    grads, seen = [], set()
+    for g, copy in zip(compiled.fn(*args), compiled.copies):
+        g = np.array(g) if copy or id(g) in seen else np.asarray(g)
+        seen.add(id(g))
+        grads.append(g)
+    return grads
 
 
 def _finish(nodes, retain_graph: bool) -> None:

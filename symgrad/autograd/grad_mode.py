@@ -26,9 +26,20 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Base: sets the mode on enter, restores the previous one on exit; also a decorator."""
+    """Base: sets the mode on enter, restores the previous one on exit; also a decorator.
+
+    ``no_grad`` and ``enable_grad`` also decorate without parentheses
+    (``@symgrad.no_grad``), as in PyTorch.
+    """
 
     _mode: bool
+
+    def __new__(cls, orig_func=None):
+        if cls is not set_grad_enabled and orig_func is not None:
+            if not callable(orig_func):
+                raise TypeError(f"{cls.__name__}() takes no arguments")
+            return cls()(orig_func)
+        return super().__new__(cls)
 
     def __enter__(self):
         self._previous = _state.enabled
@@ -86,6 +97,9 @@ class set_grad_enabled(_GradMode):  # noqa: N801
     ...     symgrad.is_grad_enabled()
     False
     """
+
+    def __new__(cls, mode: bool):
+        return object.__new__(cls)
 
     def __init__(self, mode: bool) -> None:
         self._mode = bool(mode)

@@ -44,12 +44,17 @@ structure_id = _StructureIds()
 
 
 class VersionCounter:
-    """Counts in-place modifications of a tensor's data (shared by tensors sharing data)."""
+    """Counts in-place modifications of a tensor's data (shared by tensors sharing data).
 
-    __slots__ = ("value",)
+    ``rebased`` is the node of the last in-place op that gave the tensor a new
+    ``grad_fn`` (error messages name it, as PyTorch's do).
+    """
+
+    __slots__ = ("value", "rebased")
 
     def __init__(self) -> None:
         self.value = 0
+        self.rebased = None
 
 
 class AccumulateGrad:

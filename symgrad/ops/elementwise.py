@@ -9,23 +9,39 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..symbolic.functions import relu, sigmoid
+from .. import dtypes
+from ..symbolic.functions import power, relu, sigmoid
 from .registry import ElementwiseOp
 
 __all__ = ["ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
            "EXP", "LOG", "SIGMOID", "TANH", "RELU", "UNARY", "exact_number"]
 
+def _no_bool(message: str):
+    """A check rejecting bool operands, as PyTorch's ``-`` does."""
+    def check(operands):
+        for x in operands:
+            if (x.dtype if hasattr(x, "dtype") else type(x)) in (dtypes.bool, bool):
+                raise RuntimeError(message)
+    return check
+
+
+_BOOL_SUBTRACTION = ("Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
+                     "invert a mask, use the `~` or `logical_not()` operator instead.")
+_BOOL_NEGATION = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a "
+                  "mask, use the `~` or `logical_not()` operator instead.")
+
 # Binary arithmetic.  `alpha` is an attribute (add(a, b, alpha=2) scales b);
 # the NumPy ufunc serves the common attribute-free case.
 ADD = ElementwiseOp("add", lambda a, b, alpha=1: a + alpha * b, "AddBackward0", arity=2, numpy=np.add)
-SUB = ElementwiseOp("sub", lambda a, b, alpha=1: a - alpha * b, "SubBackward0", arity=2, numpy=np.subtract)
+SUB = ElementwiseOp("sub", lambda a, b, alpha=1: a - alpha * b, "SubBackward0", arity=2, numpy=np.subtract,
+                    check=_no_bool(_BOOL_SUBTRACTION))
 # `1 - w`: the scalar is a saved value but not a graph edge, as in PyTorch
 RSUB = ElementwiseOp("rsub", lambda a, b, alpha=1: b - alpha * a, "RsubBackward1", arity=2,
-                     value_only=(1,))
+                     value_only=(1,), check=_no_bool(_BOOL_SUBTRACTION))
 MUL = ElementwiseOp("mul", lambda a, b: a * b, "MulBackward0", arity=2, numpy=np.multiply)
 DIV = ElementwiseOp("div", lambda a, b: a / b, "DivBackward0", arity=2, numpy=np.true_divide,
                     float_result=True)
-NEG = ElementwiseOp("neg", lambda a: -a, "NegBackward0", numpy=np.negative)
+NEG = ElementwiseOp("neg", lambda a: -a, "NegBackward0", numpy=np.negative, check=_no_bool(_BOOL_NEGATION))
 RECIPROCAL = ElementwiseOp("reciprocal", lambda a: 1 / a, "ReciprocalBackward0", float_result=True)
 
 
@@ -45,9 +61,9 @@ def exact_number(value) -> sp.Expr:
 
 # Powers: a scalar exponent is an attribute (it shapes the formula: x**2 -> 2*x)
 POW = ElementwiseOp("pow", lambda a, exponent: a ** exact_number(exponent), "PowBackward0",
-                    scalar_attrs=True)
-POW_TENSOR = ElementwiseOp("pow_tensor", lambda a, b: a ** b, "PowBackward1", arity=2)
-RPOW = ElementwiseOp("rpow", lambda a, base: base ** a, "PowBackward2", arity=2, value_only=(1,))
+                    scalar_attrs=True, saves=lambda needs_grad: {0})  # PyTorch saves self even for x**0
+POW_TENSOR = ElementwiseOp("pow_tensor", power, "PowBackward1", arity=2)
+RPOW = ElementwiseOp("rpow", lambda a, base: power(base, a), "PowBackward2", arity=2, value_only=(1,))
 
 # Unary math
 EXP = ElementwiseOp("exp", sp.exp, "ExpBackward0", float_result=True, numpy=np.exp)

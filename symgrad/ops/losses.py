@@ -16,7 +16,7 @@ import sympy as sp
 from ..symbolic.functions import softplus
 from ..symbolic.nodes import arg, elementwise, reduce_sum
 from ..symbolic.numpy_printer import kernel_function
-from .registry import Op, broadcast_operands, kernel_saved_operands, promote
+from .registry import Op, broadcast_error_shapes, broadcast_operands, kernel_saved_operands, promote
 
 __all__ = ["LossOp", "BCE_WITH_LOGITS", "REDUCTIONS"]
 
@@ -33,8 +33,8 @@ class LossOp(Op):
     kind = "loss"
 
     def __init__(self, name: str, formula: Callable[..., sp.Expr], grad_fn: str, *,
-                 arity: Callable[..., int], check: Callable | None = None):
-        super().__init__(name, grad_fn)
+                 arity: Callable[..., int], check: Callable | None = None, value_only=()):
+        super().__init__(name, grad_fn, value_only=value_only)
         self.formula, self.arity, self.check = formula, arity, check
 
     @cache  # noqa: B019 - op records live for the whole process
@@ -53,10 +53,12 @@ class LossOp(Op):
         dtype = promote(operands)
         return (shape if attrs[0] == "none" else ()), dtype
 
-    def forward(self, values, attrs, dtype):
+    def forward(self, values, attrs, dtype, shape):
         target = dtype.numpy
         values = [v if v.dtype == target else v.astype(target) for v in values]
         per_element = kernel_function(self.kernel(attrs), len(values))(*values)
+        if per_element.shape != _broadcast(values):
+            per_element = np.broadcast_to(per_element, _broadcast(values))
         reduction = attrs[0]
         if reduction == "none":
             return np.asarray(per_element, dtype=target)
@@ -77,6 +79,10 @@ class LossOp(Op):
         return elementwise(arg(0) / count if count else arg(0) * sp.nan, [total], dtype.numpy)
 
 
+def _broadcast(values) -> tuple[int, ...]:
+    return np.broadcast_shapes(*(v.shape for v in values))
+
+
 def _bce_with_logits(operands, has_weight, has_pos_weight):
     z, y = operands[:2]
     weight = operands[2] if has_weight else 1
@@ -94,6 +100,11 @@ def _bce_check(operands, reduction, has_weight, has_pos_weight):
         raise ValueError(f"Target size ({_size(y.shape)}) must be the same as input size ({_size(z.shape)})")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
+    # check broadcasting in the order PyTorch computes, so the error names the same sizes
+    if has_pos_weight:
+        broadcast_error_shapes(operands[-1].shape, y.shape)  # (pos_weight - 1) * target
+    if has_weight:
+        broadcast_error_shapes(z.shape, operands[2].shape)  # loss * weight
 
 
 def _size(shape) -> str:
@@ -104,4 +115,5 @@ BCE_WITH_LOGITS = LossOp(
     "binary_cross_entropy_with_logits",
     _bce_with_logits, "BinaryCrossEntropyWithLogitsBackward0",
     arity=lambda has_weight, has_pos_weight: 2 + has_weight + has_pos_weight, check=_bce_check,
+    value_only=(2, 3),  # weight and pos_weight are not differentiable: not graph edges in PyTorch
 )

@@ -25,7 +25,7 @@ import sympy as sp
 from .. import dtypes
 from ..derive import local_derivative
 from ..symbolic.nodes import arg, elementwise
-from ..symbolic.numpy_printer import kernel_function
+from ..symbolic.numpy_printer import kernel_function, may_warn, quiet
 
 __all__ = ["Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype"]
 
@@ -81,14 +81,14 @@ def broadcast_error_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int,
     (2, 3)
     """
     ndim = max(len(a), len(b))
-    out = []
-    for dim in range(ndim):
+    out = [1] * ndim
+    for dim in reversed(range(ndim)):  # PyTorch reports the last mismatching dimension
         sa = a[dim - ndim + len(a)] if dim - ndim + len(a) >= 0 else 1
         sb = b[dim - ndim + len(b)] if dim - ndim + len(b) >= 0 else 1
         if sa != sb and sa != 1 and sb != 1:
             raise RuntimeError(f"The size of tensor a ({sa}) must match the size of tensor b ({sb}) "
                                f"at non-singleton dimension {dim}")
-        out.append(sa if sb == 1 else sb)
+        out[dim] = sa if sb == 1 else sb
     return tuple(out)
 
 
@@ -104,9 +104,14 @@ def broadcast_operands(operands) -> tuple[int, ...]:
 
 
 class Op:
-    """Base op record.  ``grad_fn`` is a name or a function of the attributes."""
+    """Base op record.  ``grad_fn`` is a name or a function of the attributes.
+
+    ``view``: the result shares its first operand's data, and so its version
+    counter (an in-place change through either is seen by both, as in PyTorch).
+    """
 
     kind = "op"
+    view = False
 
     def __init__(self, name: str, grad_fn: str | Callable[..., str], *, value_only: tuple[int, ...] = ()):
         self.name = name
@@ -131,7 +136,7 @@ class Op:
     def infer(self, operands, attrs) -> tuple[tuple[int, ...], dtypes.DType]:
         raise NotImplementedError
 
-    def forward(self, values, attrs, dtype: dtypes.DType) -> np.ndarray:
+    def forward(self, values, attrs, dtype: dtypes.DType, shape: tuple[int, ...]) -> np.ndarray:
         raise NotImplementedError
 
     def lower(self, inputs, attrs, dtype: dtypes.DType):
@@ -153,8 +158,11 @@ class ElementwiseOp(Op):
 
     def __init__(self, name, formula: Callable[..., sp.Expr], grad_fn, *, arity: int = 1,
                  float_result: bool = False, numpy: Callable | None = None, value_only=(),
-                 scalar_attrs: bool = False):
+                 scalar_attrs: bool = False, check: Callable | None = None,
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None):
         super().__init__(name, grad_fn, value_only=value_only)
+        self._saves = saves  # overrides what the formula's derivative reads (PyTorch's saved tensors)
+        self.check = check  # extra validation of the operands (raises PyTorch's error)
         self.formula = formula
         self.arity = arity
         self.float_result = float_result
@@ -169,27 +177,38 @@ class ElementwiseOp(Op):
         return sp.sympify(self.formula(*(arg(i) for i in range(self.arity)), *attrs))
 
     def infer(self, operands, attrs):
+        if self.check is not None:
+            self.check(operands)
         dtype = promote([*operands, *attrs] if self.scalar_attrs else operands)
         if self.float_result and not dtype.is_floating_point:
             dtype = dtypes.get_default_dtype()
         return broadcast_operands(operands), dtype
 
-    def forward(self, values, attrs, dtype):
+    def forward(self, values, attrs, dtype, shape):
         target = dtype.numpy
         values = [v if is_scalar(v) or v.dtype == target else v.astype(target) for v in values]
         fn = self._forward_functions.get(attrs)
         if fn is None:
-            fn = self.numpy if self.numpy is not None and not attrs else kernel_function(self.kernel(attrs), self.arity)
-            self._forward_functions[attrs] = fn
+            fn = self._forward_functions[attrs] = self._forward_function(attrs)
         out = fn(*values)
-        if not isinstance(out, np.ndarray) or out.dtype != target:
+        if type(out) is not np.ndarray or out.dtype != target:
             out = np.asarray(out, dtype=target)
+        if out.shape != shape:  # a kernel that reads only some operands (x ** 0 is 1)
+            out = np.array(np.broadcast_to(out, shape))
         return out
+
+    def _forward_function(self, attrs):
+        kernel = self.kernel(attrs)
+        if self.numpy is not None and not attrs:
+            return quiet(self.numpy) if may_warn(kernel) else self.numpy
+        return kernel_function(kernel, self.arity)
 
     def lower(self, inputs, attrs, dtype):
         return elementwise(self.kernel(attrs), inputs, dtype.numpy)
 
     def saved_operands(self, attrs, needs_grad):
+        if self._saves is not None:
+            return frozenset(self._saves(needs_grad))
         return kernel_saved_operands(self.kernel(attrs), needs_grad)
 
 
@@ -210,10 +229,11 @@ class StructuralOp(Op):
     kind = "structural"
 
     def __init__(self, name, grad_fn, *, infer: Callable, forward: Callable, lower: Callable, value_only=(),
-                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None):
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, view: bool = False):
         super().__init__(name, grad_fn, value_only=value_only)
         self._infer, self._forward, self._lower = infer, forward, lower
         self._saves = saves
+        self.view = view
 
     def saved_operands(self, attrs, needs_grad):
         return frozenset(self._saves(needs_grad)) if self._saves else frozenset()
@@ -221,7 +241,7 @@ class StructuralOp(Op):
     def infer(self, operands, attrs):
         return self._infer(operands, *attrs)
 
-    def forward(self, values, attrs, dtype):
+    def forward(self, values, attrs, dtype, shape):
         return self._forward(*values, *attrs)
 
     def lower(self, inputs, attrs, dtype):

@@ -175,7 +175,7 @@ SQUEEZE = StructuralOp(
     "squeeze", lambda dims, variant: f"SqueezeBackward{variant}",
     infer=lambda operands, dims, variant: (_squeeze_shape(operands[0].shape, dims), operands[0].dtype),
     forward=lambda x, dims, variant: x.reshape(_squeeze_shape(x.shape, dims)),
-    lower=lambda x, dims, variant: reshape(x, _squeeze_shape(x.shape, dims)),
+    lower=lambda x, dims, variant: reshape(x, _squeeze_shape(x.shape, dims)), view=True,
 )
 
 
@@ -187,12 +187,12 @@ UNSQUEEZE = StructuralOp(
     "unsqueeze", "UnsqueezeBackward0",
     infer=lambda operands, dim: (_unsqueeze_shape(operands[0].shape, dim), operands[0].dtype),
     forward=lambda x, dim: x.reshape(_unsqueeze_shape(x.shape, dim)),
-    lower=lambda x, dim: reshape(x, _unsqueeze_shape(x.shape, dim)),
+    lower=lambda x, dim: reshape(x, _unsqueeze_shape(x.shape, dim)), view=True,
 )
 
 PERMUTE = StructuralOp(
     "permute", "PermuteBackward0",
     infer=lambda operands, perm: (tuple(operands[0].shape[p] for p in perm), operands[0].dtype),
     forward=lambda x, perm: np.transpose(x, perm),
-    lower=lambda x, perm: permute(x, perm),
+    lower=lambda x, perm: permute(x, perm), view=True,
 )

@@ -1,6 +1,6 @@
 """Tensor-level SymPy nodes and the stable scalar functions they use."""
 
-from .functions import STABLE_FUNCTIONS, relu, sigmoid, softplus
+from .functions import STABLE_FUNCTIONS, power, relu, sigmoid, softplus
 from .nodes import (
     BroadcastTo,
     Elementwise,
@@ -26,7 +26,7 @@ from .nodes import (
 )
 
 __all__ = [
-    "STABLE_FUNCTIONS", "relu", "sigmoid", "softplus", "BroadcastTo", "Elementwise", "Fill",
+    "STABLE_FUNCTIONS", "power", "relu", "sigmoid", "softplus", "BroadcastTo", "Elementwise", "Fill",
     "MatMul", "Permute", "Reshape", "Sum", "TensorExpr", "TensorSymbol", "arg",
     "broadcast_shapes", "broadcast_to", "elementwise", "fill", "matmul", "permute",
     "reduce_sum", "replace_nodes", "reshape", "topological_order", "unbroadcast",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["sigmoid", "softplus", "relu", "STABLE_FUNCTIONS"]
+__all__ = ["sigmoid", "softplus", "relu", "power", "STABLE_FUNCTIONS"]
 
 
 class sigmoid(sp.Function):  # noqa: N801 - reads like the math
@@ -118,4 +118,49 @@ class relu(sp.Function):  # noqa: N801
         return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
 
 
-STABLE_FUNCTIONS = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu}
+class power(sp.Function):  # noqa: N801
+    """``a ** b`` for a tensor exponent, with PyTorch's derivatives at the kinks.
+
+    PyTorch defines ∂/∂a = 0 where b == 0 (even at a == 0, where b·a^(b-1) is
+    0·inf) and ∂/∂b = 0 where a == 0 and b >= 0 (where a^b·log(a) is 0·-inf).
+    A number exponent gives a plain SymPy power.
+
+    >>> import sympy as sp
+    >>> a, b = sp.symbols("a b", real=True)
+    >>> power(a, 2)
+    a**2
+    >>> sp.diff(power(a, b), b)
+    Piecewise((0, Eq(a, 0) & (b >= 0)), (log(a)*a**b, True))
+    """
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if b.is_Number:
+            return a ** b
+        return None
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        if argindex == 1:
+            return sp.Piecewise((0, sp.Eq(b, 0)), (b * power(a, b - 1), True))
+        return sp.Piecewise((0, sp.Eq(a, 0) & (b >= 0)), (power(a, b) * sp.log(a), True))
+
+    def _eval_rewrite_as_Pow(self, a, b, **kwargs):
+        return sp.Pow(a, b)
+
+    def _numpycode(self, printer):
+        return printer._print(sp.Pow(*self.args, evaluate=False))
+
+    def _sympystr(self, printer):
+        return printer._print(sp.Pow(*self.args, evaluate=False))
+
+    def _latex(self, printer):
+        return printer._print(sp.Pow(*self.args, evaluate=False))
+
+    def _pretty(self, printer):
+        return printer._print(sp.Pow(*self.args, evaluate=False))
+
+
+STABLE_FUNCTIONS = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu, "power": power}

@@ -18,7 +18,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from .nodes import arg
 
-__all__ = ["NumpyKernelPrinter", "kernel_source", "kernel_function"]
+__all__ = ["NumpyKernelPrinter", "kernel_source", "kernel_function", "may_warn", "quiet"]
 
 
 class NumpyKernelPrinter(NumPyPrinter):
@@ -96,6 +96,13 @@ class NumpyKernelPrinter(NumPyPrinter):
                 result = f"np.where({self._print(cond)}, {self._print(value)}, {result})"
         return result
 
+    def _print_And(self, expr):
+        # pairwise, so operands of different shapes broadcast (logical_and.reduce would not)
+        return self._fold("numpy.logical_and", expr.args)
+
+    def _print_Or(self, expr):
+        return self._fold("numpy.logical_or", expr.args)
+
     def _print_Max(self, expr):
         return self._fold("numpy.maximum", expr.args)
 
@@ -133,6 +140,38 @@ def kernel_source(expr: sp.Expr, names: list[str]) -> str:
     return _PRINTER.doprint(sp.factor_terms(expr.xreplace(mapping)))
 
 
+_QUIET_FUNCTIONS = (sp.Add, sp.Mul, sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign, sp.tanh)
+
+
+def may_warn(expr: sp.Expr) -> bool:
+    """Whether NumPy may emit a floating-point warning evaluating ``expr`` (log(0), 1/0, exp overflow …).
+
+    PyTorch never warns about inf or nan, so code that may is run under
+    ``np.errstate(all="ignore")``; code that cannot skips that cost.
+
+    >>> import sympy as sp
+    >>> may_warn(arg(0) * arg(1) + 2), may_warn(sp.log(arg(0)))
+    (False, True)
+    """
+    for node in sp.preorder_traversal(expr):
+        if node.is_Atom or isinstance(node, _QUIET_FUNCTIONS):
+            continue
+        if node.is_Pow and node.exp.is_Integer and node.exp > 0:
+            continue
+        if type(node).__name__ in ("sigmoid", "softplus", "relu"):
+            continue  # printed in overflow-free forms
+        return True
+    return False
+
+
+def quiet(fn):
+    """``fn`` run with NumPy's floating-point warnings off (PyTorch does not warn about inf/nan)."""
+    def quiet_fn(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    return quiet_fn
+
+
 @lru_cache(maxsize=4096)
 def kernel_function(expr: sp.Expr, n: int):
     """A Python function of ``n`` arrays evaluating the kernel (compiled once per kernel).
@@ -145,4 +184,4 @@ def kernel_function(expr: sp.Expr, n: int):
     source = f"def kernel({', '.join(names)}):\n    return {kernel_source(expr, names)}\n"
     namespace = {"np": np}
     exec(compile(source, f"<symgrad kernel {expr}>", "exec"), namespace)  # noqa: S102 - our own printed source
-    return namespace["kernel"]
+    return quiet(namespace["kernel"]) if may_warn(expr) else namespace["kernel"]

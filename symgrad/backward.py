@@ -76,36 +76,42 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
             node_seeds.append(seed)
     if node_roots:
         results += engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph),
-                                       namer=_caller_names())
+                                       namer=_CallerNames(sys._getframe(1)))
     _accumulate_all(results)
 
 
 _FACADE_FILES = {__file__, _tensor_module.__file__}
 
 
-def _caller_names():
-    """A function naming arrays after the caller's variables that hold them (used on compile only).
+class _CallerNames:
+    """Names arrays after the caller's variables that hold them; consulted only when compiling.
 
     Generated code then reads ``def backward(x, z, y)`` instead of positional
-    placeholders.  Looks at the first frame outside the facade, lazily.
+    placeholders.  Holds the calling frame and reads it only on first use (a
+    cache hit costs nothing but this object).
     """
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename in _FACADE_FILES:
-        frame = frame.f_back
-    if frame is None:
-        return None
-    scopes = (frame.f_locals, frame.f_globals)
-    table: dict[int, str] = {}
 
-    def name_of(value):
-        if not table:
-            for scope in reversed(scopes):
+    __slots__ = ("_frame", "_table")
+
+    def __init__(self, frame) -> None:
+        self._frame, self._table = frame, None
+
+    def __call__(self, value) -> str | None:
+        if self._table is None:
+            self._table = self._read_names()
+        return self._table.get(id(value))
+
+    def _read_names(self) -> dict[int, str]:
+        frame = self._frame
+        while frame is not None and frame.f_code.co_filename in _FACADE_FILES:
+            frame = frame.f_back
+        table: dict[int, str] = {}
+        if frame is not None:
+            for scope in (frame.f_globals, frame.f_locals):  # locals win
                 for var, obj in list(scope.items()):
                     if isinstance(obj, Tensor) and not var.startswith("_"):
                         table[id(obj._data)] = var
-                table.setdefault(0, "")  # mark as filled
-        return table.get(id(value))
-    return name_of
+        return table
 
 
 def _tensor_backward(self: Tensor, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
@@ -117,6 +123,13 @@ def _tensor_backward(self: Tensor, gradient=None, retain_graph: bool | None = No
     >>> (w * 2).sum().backward(); w.grad
     tensor([2., 2., 2.])
     """
+    if (gradient is None and inputs is None and not create_graph and self._grad_fn is not None
+            and self._data.size == 1 and self._dtype.is_floating_point):
+        # the training-loop case, `loss.backward()`, without the general argument handling
+        results = engine.run_backward([self._grad_fn], [None], None, bool(retain_graph),
+                                      _CallerNames(sys._getframe(1)))
+        _accumulate_all(results)
+        return
     backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
 
@@ -150,12 +163,11 @@ def _accumulate_all(results) -> None:
     """Add each gradient into its tensor's ``.grad`` (copying arrays the caller may still hold)."""
     prepared = []
     for target, g in results:
-        tensor = _tensor_of(target)
+        tensor = target.variable if type(target) is AccumulateGrad else _tensor_of(target)
         if tensor is None or g is None:
             continue
-        g = np.asarray(g)
-        if g.dtype != tensor.dtype.numpy:
-            g = g.astype(tensor.dtype.numpy)
+        if g.dtype is not tensor._dtype.numpy:
+            g = g.astype(tensor._dtype.numpy)
         if g.shape != tensor._data.shape:
             g = np.broadcast_to(g, tensor._data.shape)
         prepared.append((tensor, g))
@@ -185,4 +197,4 @@ def backward_source(tensor: Tensor, gradient=None) -> str:
     tensors, seeds = _roots([tensor], None if gradient is None else [gradient])
     if tensor._grad_fn is None:
         raise RuntimeError("backward_source() needs a tensor computed from leaves (it has no grad_fn)")
-    return engine.plan_source([tensor._grad_fn], seeds, namer=_caller_names())
+    return engine.plan_source([tensor._grad_fn], seeds, namer=_CallerNames(sys._getframe(1)))

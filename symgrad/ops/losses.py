@@ -36,6 +36,7 @@ class LossOp(Op):
                  arity: Callable[..., int], check: Callable | None = None, value_only=()):
         super().__init__(name, grad_fn, value_only=value_only)
         self.formula, self.arity, self.check = formula, arity, check
+        self._forward_functions: dict[tuple, Callable] = {}
 
     @cache  # noqa: B019 - op records live for the whole process
     def kernel(self, attrs: tuple) -> sp.Expr:
@@ -56,8 +57,11 @@ class LossOp(Op):
     def forward(self, values, attrs, dtype, shape):
         target = dtype.numpy
         values = [v if v.dtype == target else v.astype(target) for v in values]
-        per_element = kernel_function(self.kernel(attrs), len(values))(*values)
-        if per_element.shape != _broadcast(values):
+        fn = self._forward_functions.get(attrs)
+        if fn is None:
+            fn = self._forward_functions[attrs] = kernel_function(self.kernel(attrs), len(values))
+        per_element = fn(*values)
+        if per_element.shape != values[0].shape:  # weights may broadcast the result (or a kernel ignore one)
             per_element = np.broadcast_to(per_element, _broadcast(values))
         reduction = attrs[0]
         if reduction == "none":

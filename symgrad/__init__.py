@@ -14,6 +14,7 @@ from ._tensor_str import set_printoptions
 from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backward import backward as _backward
 from .backward import backward_source
+from .backward import grad as _grad
 from .creation import (
     as_tensor,
     from_numpy,
@@ -54,6 +55,7 @@ from .functional import (
 from .tensor import Size, Tensor
 
 autograd.backward = _backward
+autograd.grad = _grad
 double, float, long = float64, float32, int64  # noqa: A001 - PyTorch's aliases
 random = _random_module
 

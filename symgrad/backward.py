@@ -12,10 +12,11 @@ import numpy as np
 
 from . import tensor as _tensor_module
 from .autograd import engine
-from .autograd.graph import AccumulateGrad
-from .tensor import Tensor, _as_operand, _make
+from .autograd.graph import AccumulateGrad, Node
+from .dtypes import from_numpy_dtype
+from .tensor import Tensor, _as_operand, _edge, _make
 
-__all__ = ["backward", "backward_source"]
+__all__ = ["backward", "backward_source", "grad"]
 
 
 def _seed(output: Tensor, gradient, index: int):
@@ -63,7 +64,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     tensor([3., 3.])
     """
     if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported yet")
+        _backward_create_graph(tensors, grad_tensors, retain_graph, inputs)
+        return
     tensors, seeds = _roots(tensors, grad_tensors)
     targets = None if inputs is None else [_target(t) for t in _as_list(inputs)]
     node_roots, node_seeds, results = [], [], []
@@ -78,6 +80,137 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
         results += engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph),
                                        namer=_CallerNames(sys._getframe(1)))
     _accumulate_all(results)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None, is_grads_batched: bool = False,
+         materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned instead of accumulated.
+
+    As ``torch.autograd.grad``; with ``create_graph=True`` the results are
+    differentiable again (second and third derivatives go through the same
+    symbolic pipeline).
+
+    >>> import symgrad
+    >>> x = symgrad.tensor(2.0, requires_grad=True)
+    >>> (dx,) = symgrad.autograd.grad(x ** 3, x, create_graph=True)
+    >>> dx
+    tensor(12., grad_fn=<CompiledGradBackward0>)
+    >>> symgrad.autograd.grad(dx, x)
+    (tensor(12.),)
+    """
+    if is_grads_batched:
+        raise NotImplementedError("is_grads_batched=True is not supported")
+    inputs = _as_list(inputs)
+    if not inputs:
+        raise RuntimeError("grad requires non-empty inputs.")
+    targets = [_target(t) for t in inputs]
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    tensors, grad_tensors = _as_list(outputs), grad_outputs
+    if grad_tensors is not None and not isinstance(grad_tensors, Tensor):
+        grad_tensors = list(grad_tensors)
+    if create_graph:
+        results = _graph_gradients(tensors, grad_tensors, targets, retain_graph)
+    else:
+        roots, seeds = _roots(tensors, grad_tensors)
+        results = [_make(g, t.dtype) if g is not None else None
+                   for t, (_, g) in zip(inputs, _run(roots, seeds, targets, retain_graph))]
+    out = []
+    for t, g in zip(inputs, results):
+        if g is None:
+            if materialize_grads:
+                g = _make(np.zeros_like(t._data), t.dtype)
+            elif not allow_unused:
+                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
+                                   "Set allow_unused=True if this is the desired behavior.")
+        out.append(g)
+    return tuple(out)
+
+
+def _run(roots: list[Tensor], seeds, targets, retain_graph) -> list:
+    """Gradient arrays for ``targets`` (None where unreached), leaf roots included."""
+    grads = {}
+    node_roots, node_seeds = [], []
+    for t, seed in zip(roots, seeds):
+        if t._grad_fn is None:
+            value = np.ones_like(t._data) if seed is None else seed.copy()
+            acc = _accumulator(t)
+            grads[acc] = value if acc not in grads else grads[acc] + value
+        else:
+            node_roots.append(t._grad_fn)
+            node_seeds.append(seed)
+    results = []
+    if node_roots:
+        results = engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph),
+                                      namer=_CallerNames(sys._getframe(2)))
+    out = []
+    for target, (_, g) in zip(targets, results or [(t, None) for t in targets]):
+        extra = grads.get(target)
+        if extra is not None:
+            g = extra if g is None else g + extra
+        out.append((target, g))
+    return out
+
+
+def _graph_gradients(tensors, grad_tensors, targets, retain_graph) -> list[Tensor | None]:
+    """Gradients recorded as graph nodes (``create_graph=True``)."""
+    roots, seeds = _roots(tensors, grad_tensors)
+    if any(t._grad_fn is None for t in roots):
+        raise NotImplementedError("create_graph=True with an output that is itself a leaf is not supported")
+    seed_tensors = _seed_tensors(roots, grad_tensors)
+    found = engine.run_backward_graph([t._grad_fn for t in roots], seeds, targets, bool(retain_graph),
+                                      namer=_CallerNames(sys._getframe(2)))
+    results = []
+    for target, value, op in zip(targets, found.values, found.ops):
+        if value is None:
+            results.append(None)
+            continue
+        dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
+        results.append(_recorded(value.astype(dtype.numpy, copy=False), dtype, op, found.operands, seed_tensors))
+    return results
+
+
+def _seed_tensors(roots, grad_tensors) -> list:
+    if grad_tensors is None:
+        return [None] * len(roots)
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    return [g if isinstance(g, Tensor) else None for g in grad_tensors]
+
+
+def _recorded(value, dtype, op, operands, seed_tensors) -> Tensor:
+    """A gradient tensor whose grad_fn reads the leaves and seeds it depends on."""
+    edges, values, counters = [], [], []
+    for kind, payload in operands:
+        tensor = payload.variable if kind == "leaf" else seed_tensors[payload] if kind == "seed" else None
+        if tensor is None:
+            edges.append(None)
+            values.append(payload if kind == "value" else np.asarray(payload))
+            counters.append(None)
+        else:
+            edges.append(_edge(tensor))
+            values.append(tensor._data)
+            counters.append(tensor._version_counter)
+    result = _make(value, dtype)
+    if any(e is not None for e in edges):
+        result._grad_fn = Node(op, (), tuple(edges), tuple(values), tuple(counters), value, result._version_counter)
+    return result
+
+
+def _backward_create_graph(tensors, grad_tensors, retain_graph, inputs) -> None:
+    """``backward(create_graph=True)``: ``.grad`` becomes a differentiable tensor."""
+    tensors = _as_list(tensors)
+    retain_graph = True if retain_graph is None else retain_graph
+    if inputs is not None:
+        targets = [_target(t) for t in _as_list(inputs)]
+    else:
+        targets = None
+    roots, _ = _roots(tensors, grad_tensors)
+    plan_targets = targets or engine.leaf_targets([t._grad_fn for t in roots if t._grad_fn is not None])
+    grads = _graph_gradients(tensors, grad_tensors, plan_targets, retain_graph)
+    updates = [(_tensor_of(t), g) for t, g in zip(plan_targets, grads) if g is not None]
+    for tensor, g in updates:
+        tensor._grad = g if tensor._grad is None else tensor._grad + g
 
 
 _FACADE_FILES = {__file__, _tensor_module.__file__}

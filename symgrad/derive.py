@@ -98,6 +98,9 @@ def local_derivative(expr: sp.Expr, i: int, n: int) -> sp.Expr:
     a1
     """
     d = sp.diff(expr, arg(i))
+    if d.has(sp.DiracDelta):
+        # derivatives of kinks (relu', sign, Heaviside) are 0 almost everywhere; PyTorch uses 0
+        d = d.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: sp.Integer(0))
     if d.has(expr) and not expr.is_Symbol:
         d = d.subs(expr, arg(n))
     return d

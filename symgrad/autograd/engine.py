@@ -17,6 +17,7 @@ import numpy as np
 from ..compiler.backward import CompiledBackward, build_backward
 from ..compiler.cache import CompileCache
 from ..compiler.codegen import compile_source
+from .gradient_op import GradientOp
 from .graph import AccumulateGrad, Node
 
 __all__ = ["BACKWARD_CACHE", "run_backward", "compiled_backward", "last_compiled"]
@@ -34,7 +35,8 @@ _FREED_MESSAGE = (
 class _Plan:
     """One walk of a graph: its structure key, slot values and what the targets are."""
 
-    __slots__ = ("key", "values", "names", "order", "targets", "paths", "accessors", "leaf_edges")
+    __slots__ = ("key", "values", "names", "order", "targets", "paths", "accessors", "leaf_edges",
+                 "leaf_of_slot")
 
     def __init__(self, roots, seeds, targets):
         order, self.paths = _topological_nodes(roots)
@@ -103,6 +105,7 @@ class _Plan:
         self.values, self.names, self.order = values, names, order
         self.targets = [(t, r is not None) for t, r in zip(targets, target_refs)]
         self.accessors, self.leaf_edges = accessors, [leaf_edges[a] for a in leaf_slots]
+        self.leaf_of_slot = {slot: acc for acc, slot in leaf_slots.items()}
 
 
 def _leaf_name(accumulator: AccumulateGrad) -> str:
@@ -271,6 +274,65 @@ def _gather_function(plan: _Plan, compiled: CompiledBackward):
     nodes = "".join(f"n{i}, " for i in range(len(plan.order)))
     lines.append(f"    return ({nodes}), [{', '.join(args)}], [{', '.join(leaves)}]")
     return compile_source("\n".join(lines) + "\n", "gather")
+
+
+# create_graph: gradients as SymPy over the leaves (no reused forward values), one op per target
+GRAPH_CACHE = CompileCache(maxsize=128)
+
+
+class DifferentiableGradients:
+    """What ``create_graph=True`` needs to record gradients as graph nodes.
+
+    ``values[t]`` is target t's gradient (or None when unreached), ``ops[t]`` its
+    :class:`GradientOp`, and ``operands`` the graph values it reads, each
+    ``(kind, payload)``: ``("leaf", AccumulateGrad)``, ``("seed", root index)``
+    or ``("value", array or Python scalar)``.
+    """
+
+    def __init__(self, values, ops, operands):
+        self.values, self.ops, self.operands = values, ops, operands
+
+
+def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bool,
+                       namer=None) -> DifferentiableGradients:
+    """Like :func:`run_backward`, but the gradients can be differentiated again."""
+    plan = _Plan(roots, seeds, targets)
+    _check_saved_values(plan.order)
+    entry = GRAPH_CACHE.get_or_build(plan.key, lambda: _graph_entry(plan, namer))
+    compiled, ops = entry
+    grads = iter(_call(compiled, [plan.values[s] for s in compiled.param_slots]))
+    _finish(plan.order, retain_graph)
+    operands = []
+    for slot in compiled.param_slots:
+        kind, *where = plan.accessors[slot]
+        if slot in plan.leaf_of_slot:
+            operands.append(("leaf", plan.leaf_of_slot[slot]))
+        elif kind == "seed":
+            operands.append(("seed", where[0]))
+        else:
+            operands.append(("value", plan.values[slot]))
+    values, op_list = [], iter(ops)
+    for _, reached in plan.targets:
+        values.append(next(grads) if reached else None)
+    return DifferentiableGradients(values, [next(op_list) if reached else None for _, reached in plan.targets],
+                                   operands)
+
+
+def _graph_entry(plan: _Plan, namer):
+    names = plan.names if namer is None else [namer(v) or n for v, n in zip(plan.values, plan.names)]
+    compiled = build_backward(plan.key, names, reuse_saved=False)
+    return compiled, [GradientOp(e, compiled.parameters) for e in compiled.expressions]
+
+
+def leaf_targets(roots: list[Node]) -> list:
+    """Every leaf that requires grad below ``roots``, in the order backward reports them."""
+    order, _ = _topological_nodes(roots)
+    seen: dict = {}
+    for node in order:
+        for edge in node.edges:
+            if edge is not None and type(edge) is not Node:
+                seen.setdefault(edge, None)
+    return list(seen)
 
 
 def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str:

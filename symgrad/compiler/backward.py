@@ -47,6 +47,8 @@ class CompiledBackward:
     source: str
     param_slots: tuple[int, ...]
     copies: tuple[bool, ...]  # per output: may alias an argument or be read-only, so copy it
+    expressions: tuple = ()   # the gradients as SymPy graphs over ``parameters`` (differentiable again)
+    parameters: tuple = ()
 
 
 def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = True) -> CompiledBackward:
@@ -78,7 +80,8 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     doc = f"Gradients of {', '.join(n[5:] for n in target_names)} through {_op_chain(nodes)}."
     source = generate_function("backward", params, grads, doc=doc, output_names=target_names)
     return CompiledBackward(compile_source(source, "backward"), source,
-                            tuple(symbols.index(p) for p in params), tuple(_may_alias(g) for g in grads))
+                            tuple(symbols.index(p) for p in params), tuple(_may_alias(g) for g in grads),
+                            tuple(grads), tuple(params))
 
 
 def _may_alias(node) -> bool:

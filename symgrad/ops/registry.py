@@ -93,14 +93,17 @@ def broadcast_error_shapes(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int,
 
 
 def broadcast_operands(operands) -> tuple[int, ...]:
-    shapes = [x.shape for x in operands if not isinstance(x, _SCALARS)]
-    if not shapes:
-        return ()
-    shape = shapes[0]
-    for other in shapes[1:]:
-        if other != shape:
+    """The broadcast shape of the tensor operands (Python scalars are 0-d)."""
+    shape = None
+    for x in operands:
+        if isinstance(x, _SCALARS):
+            continue
+        other = x.shape
+        if shape is None:
+            shape = other
+        elif other != shape:
             shape = broadcast_error_shapes(shape, other)
-    return shape
+    return () if shape is None else tuple(shape)
 
 
 class Op:
@@ -186,12 +189,15 @@ class ElementwiseOp(Op):
 
     def forward(self, values, attrs, dtype, shape):
         target = dtype.numpy
-        values = [v if is_scalar(v) or v.dtype == target else v.astype(target) for v in values]
+        for v in values:
+            if type(v) is np.ndarray and v.dtype is not target:  # compute in the result dtype, as PyTorch
+                values = [x if is_scalar(x) or x.dtype is target else x.astype(target) for x in values]
+                break
         fn = self._forward_functions.get(attrs)
         if fn is None:
             fn = self._forward_functions[attrs] = self._forward_function(attrs)
         out = fn(*values)
-        if type(out) is not np.ndarray or out.dtype != target:
+        if type(out) is not np.ndarray or out.dtype is not target:
             out = np.asarray(out, dtype=target)
         if out.shape != shape:  # a kernel that reads only some operands (x ** 0 is 1)
             out = np.array(np.broadcast_to(out, shape))

@@ -115,13 +115,12 @@ def _c_type_name(dtype: dtypes.DType) -> str:
 
 def _mm_infer(operands):
     a, b = operands
-    if a.ndim != 2 or b.ndim != 2:
-        which = "self" if a.ndim != 2 else "mat2"
-        raise RuntimeError(f"{which} must be a matrix")
-    if a.shape[1] != b.shape[0]:
-        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied "
-                           f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})")
-    return (a.shape[0], b.shape[1]), _same_dtype(a, b, "m1 and m2")
+    sa, sb = a.shape, b.shape
+    if len(sa) != 2 or len(sb) != 2:
+        raise RuntimeError(f"{'self' if len(sa) != 2 else 'mat2'} must be a matrix")
+    if sa[1] != sb[0]:
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({sa[0]}x{sa[1]} and {sb[0]}x{sb[1]})")
+    return (sa[0], sb[1]), _same_dtype(a, b, "m1 and m2")
 
 
 def _bilinear_saves(needs_grad):

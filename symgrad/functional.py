@@ -6,37 +6,31 @@ such as ``matmul`` build the same chain of ``grad_fn`` nodes PyTorch does.
 
 from __future__ import annotations
 
+import inspect
+
 from .ops import elementwise as ew
 from .ops import structural as st
-from .tensor import Tensor, _as_operand, _binary, _make, apply
+from .tensor import Tensor, _as_operand, _make, apply
 
 __all__ = ["add", "sub", "mul", "div", "pow", "matmul", "mm", "mv", "dot", "sum", "mean", "squeeze",
            "unsqueeze", "permute", *ew.UNARY]
 
 
-def add(input, other, *, alpha=1) -> Tensor:
-    """``input + alpha * other`` with broadcasting.
+def _from_method(name: str):
+    """``symgrad.<name>(input, ...)`` as ``input.<name>(...)``: one definition serves both."""
+    method = getattr(Tensor, name)
 
-    >>> import symgrad
-    >>> symgrad.add(symgrad.ones(2), 1, alpha=2)
-    tensor([3., 3.])
-    """
-    return _binary(ew.ADD, input, other, alpha)
-
-
-def sub(input, other, *, alpha=1) -> Tensor:
-    """``input - alpha * other`` with broadcasting."""
-    return _binary(ew.SUB, input, other, alpha)
-
-
-def mul(input, other) -> Tensor:
-    """``input * other`` with broadcasting."""
-    return _binary(ew.MUL, input, other)
+    def function(input, *args, **kwargs):
+        return getattr(_as_operand(input), name)(*args, **kwargs)
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = method.__doc__
+    function.__signature__ = inspect.signature(method).replace(
+        parameters=[inspect.Parameter("input", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                    *list(inspect.signature(method).parameters.values())[1:]])
+    return function
 
 
-def div(input, other) -> Tensor:
-    """True division with broadcasting."""
-    return _binary(ew.DIV, input, other)
+add, sub, mul, div = (_from_method(name) for name in ("add", "sub", "mul", "div"))
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name

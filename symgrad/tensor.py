@@ -321,7 +321,12 @@ class Tensor:
         return _as_operand(base).pow(self)
 
     def add(self, other, *, alpha=1) -> Tensor:
-        """``self + alpha * other`` (``AddBackward0``)."""
+        """``self + alpha * other`` with broadcasting (``AddBackward0``).
+
+        >>> import symgrad
+        >>> symgrad.add(symgrad.ones(2), 1, alpha=2)
+        tensor([3., 3.])
+        """
         return _binary(ew.ADD, self, other, alpha)
 
     def sub(self, other, *, alpha=1) -> Tensor:

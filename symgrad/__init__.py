@@ -11,7 +11,6 @@ tensor([2., 4.])
 from . import autograd, nn
 from . import random as _random_module
 from ._tensor_str import set_printoptions
-from .autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backward import backward as _backward
 from .backward import backward_source
 from .backward import grad as _grad
@@ -52,6 +51,7 @@ from .functional import (
     tanh,
     unsqueeze,
 )
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Size, Tensor
 
 autograd.backward = _backward

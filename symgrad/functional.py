@@ -1,68 +1,79 @@
-"""Top-level math functions (``symgrad.exp``, ``symgrad.matmul`` …) with PyTorch's signatures.
+"""The public functions and methods of the op table, plus the composites.
 
-Each forwards to the op table through :func:`symgrad.tensor.apply`; composites
-such as ``matmul`` build the same chain of ``grad_fn`` nodes PyTorch does.
+Every op record that declares an :class:`~symgrad.ops.registry.Api` becomes
+``symgrad.<name>`` and ``Tensor.<name>`` here, with PyTorch's signature and the
+record's docstring; nothing about an op is written twice.  The composites
+(``matmul``, ``pow``) choose between records the way PyTorch does and build
+the same chain of ``grad_fn`` nodes.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from .ops import elementwise as ew
 from .ops import structural as st
+from .ops.registry import REGISTRY, Op
 from .tensor import Tensor, _as_operand, _make, apply
 
-__all__ = ["add", "sub", "mul", "div", "pow", "matmul", "mm", "mv", "dot", "sum", "mean", "squeeze",
-           "unsqueeze", "permute", *ew.UNARY]
+__all__ = ["matmul", "pow", "public_function"]
 
 
-def _from_method(name: str):
-    """``symgrad.<name>(input, ...)`` as ``input.<name>(...)``: one definition serves both."""
-    method = getattr(Tensor, name)
+def public_function(op: Op, signature):
+    """The public function for ``op``: parse PyTorch's arguments, then :func:`apply`.
 
-    def function(input, *args, **kwargs):
-        return getattr(_as_operand(input), name)(*args, **kwargs)
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = method.__doc__
-    function.__signature__ = inspect.signature(method).replace(
-        parameters=[inspect.Parameter("input", inspect.Parameter.POSITIONAL_OR_KEYWORD),
-                    *list(inspect.signature(method).parameters.values())[1:]])
+    The first argument (``input``) may be a tensor, a NumPy array or a nested list.
+
+    >>> import symgrad
+    >>> from symgrad.ops.elementwise import EXP
+    >>> public_function(EXP, EXP.api.signature)([0.0])
+    tensor([1.])
+    """
+    def function(*args, **kwargs):
+        if args and type(args[0]) is not Tensor:
+            args = (_as_operand(args[0]), *args[1:])
+        operands, attrs = signature(*args, **kwargs)
+        return apply(op, tuple(x if type(x) is Tensor else _as_operand(x) for x in operands), attrs)
+    functools.update_wrapper(function, signature)
+    function.__qualname__ = signature.__name__
+    function.__module__ = "symgrad"
+    function.__signature__ = inspect.signature(signature)
     return function
 
 
-add, sub, mul, div = (_from_method(name) for name in ("add", "sub", "mul", "div"))
+def _publish() -> None:
+    for op in list(REGISTRY.values()):
+        if op.api is None:
+            continue
+        function = public_function(op, op.api.signature)
+        for name in op.api.functions:
+            globals()[name] = function
+            __all__.append(name)
+        for name in op.api.methods:
+            setattr(Tensor, name, function)  # `input` binds to self
+
+
+_publish()
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
-    """``input ** exponent``.
+    """``input ** exponent``: ``PowBackward0`` for a number exponent, ``PowBackward1`` for a tensor one,
+    ``PowBackward2`` for a number base.
 
     >>> import symgrad
     >>> symgrad.pow(symgrad.tensor([2., 3.]), 2)
     tensor([4., 9.])
     """
-    if not isinstance(input, Tensor):
-        return _as_operand(exponent).__rpow__(input)
-    return input.pow(exponent)
+    if isinstance(input, bool | int | float):
+        return apply(ew.RPOW, (_as_operand(exponent), input))
+    base = _as_operand(input)
+    if isinstance(exponent, bool | int | float):
+        return apply(ew.POW, (base,), (exponent,))
+    return apply(ew.POW_TENSOR, (base, _as_operand(exponent)))
 
 
-def _unary(name: str, op):
-    def function(input: Tensor) -> Tensor:
-        return apply(op, (_as_operand(input),))
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = f"Elementwise ``{name}`` (``{op.grad_fn_name(())}``).\n\n" \
-                       f"    >>> import symgrad\n    >>> symgrad.{name}(symgrad.zeros(1)).shape\n" \
-                       f"    symgrad.Size([1])\n"
-
-    def method(self: Tensor) -> Tensor:
-        return apply(op, (self,))
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = function.__doc__
-    return function, method
-
-
-for _name, _op in ew.UNARY.items():
-    globals()[_name], _method = _unary(_name, _op)
-    setattr(Tensor, _name, _method)
+Tensor.pow = pow
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -84,7 +95,6 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if a.ndim == 2 and b.ndim == 1:
         return apply(st.MV, (a, b))
     if a.ndim == 1 and b.ndim == 2:
-        # PyTorch records UnsqueezeBackward0 only when the vector requires grad
         if a.requires_grad:
             row = a.unsqueeze(0)
         else:  # the same view, unrecorded: it shares a's data and version counter
@@ -96,54 +106,9 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     raise NotImplementedError(f"matmul of {a.ndim}-D and {b.ndim}-D tensors is not supported yet")
 
 
-def _matmul_method(self: Tensor, other) -> Tensor:
-    """Matrix product with PyTorch's 1-D/2-D rules (see :func:`symgrad.matmul`)."""
-    return matmul(self, other)
-
-
 def _rmatmul(self: Tensor, other) -> Tensor:
     return matmul(_as_operand(other), self)
 
 
-Tensor.matmul = Tensor.__matmul__ = _matmul_method
+Tensor.matmul = Tensor.__matmul__ = matmul
 Tensor.__rmatmul__ = _rmatmul
-
-
-def mm(input: Tensor, mat2: Tensor) -> Tensor:
-    """Product of two matrices (``MmBackward0``)."""
-    return apply(st.MM, (_as_operand(input), _as_operand(mat2)))
-
-
-def mv(input: Tensor, vec: Tensor) -> Tensor:
-    """Matrix-vector product (``MvBackward0``)."""
-    return apply(st.MV, (_as_operand(input), _as_operand(vec)))
-
-
-def dot(input: Tensor, tensor: Tensor) -> Tensor:
-    """Inner product of two 1-D tensors (``DotBackward0``)."""
-    return apply(st.DOT, (_as_operand(input), _as_operand(tensor)))
-
-
-def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
-    """Sum of all elements or over ``dim``; see :meth:`Tensor.sum`."""
-    return _as_operand(input).sum(dim, keepdim, dtype=dtype)
-
-
-def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Mean of all elements or over ``dim``; see :meth:`Tensor.mean`."""
-    return _as_operand(input).mean(dim, keepdim, dtype=dtype)
-
-
-def squeeze(input: Tensor, dim=None) -> Tensor:
-    """Remove size-1 dimensions; see :meth:`Tensor.squeeze`."""
-    return _as_operand(input).squeeze(dim)
-
-
-def unsqueeze(input: Tensor, dim: int) -> Tensor:
-    """Insert a size-1 dimension; see :meth:`Tensor.unsqueeze`."""
-    return _as_operand(input).unsqueeze(dim)
-
-
-def permute(input: Tensor, dims) -> Tensor:
-    """Reorder dimensions; see :meth:`Tensor.permute`."""
-    return _as_operand(input).permute(*dims)

@@ -16,8 +16,8 @@ import numpy as np
 
 from . import dtypes
 from ._tensor_str import tensor_repr
-from .autograd.grad_mode import _state as _grad_state
 from .autograd.graph import AccumulateGrad, Node, VersionCounter
+from .grad_mode import _state as _grad_state
 from .ops import elementwise as ew
 from .ops import structural as st
 from .ops.registry import Op
@@ -273,8 +273,9 @@ class Tensor:
     __str__ = __repr__
 
     # Methods defined by later layers and attached there (each layer imports
-    # only earlier ones): `backward` in symgrad/backward.py; `matmul`, `@` and
-    # the unary math methods (`exp`, `sigmoid` …) in symgrad/functional.py.
+    # only earlier ones): `backward` in symgrad/backward.py; every op method
+    # (`add`, `sum`, `exp` …, generated from the op table), `pow`, `matmul` and
+    # `@` in symgrad/functional.py.
 
     # ----------------------------------------------------------- arithmetic
 
@@ -313,82 +314,10 @@ class Tensor:
         return self
 
     def __pow__(self, exponent):
-        return self.pow(exponent)
+        return self.pow(exponent)  # Tensor.pow comes from symgrad/functional.py
 
     def __rpow__(self, base):
-        if isinstance(base, _SCALARS):
-            return apply(ew.RPOW, (self, base))
-        return _as_operand(base).pow(self)
-
-    def add(self, other, *, alpha=1) -> Tensor:
-        """``self + alpha * other`` with broadcasting (``AddBackward0``).
-
-        >>> import symgrad
-        >>> symgrad.add(symgrad.ones(2), 1, alpha=2)
-        tensor([3., 3.])
-        """
-        return _binary(ew.ADD, self, other, alpha)
-
-    def sub(self, other, *, alpha=1) -> Tensor:
-        """``self - alpha * other`` (``SubBackward0``)."""
-        return _binary(ew.SUB, self, other, alpha)
-
-    def mul(self, other) -> Tensor:
-        """``self * other`` (``MulBackward0``)."""
-        return _binary(ew.MUL, self, other)
-
-    def div(self, other) -> Tensor:
-        """True division ``self / other`` (``DivBackward0``)."""
-        return _binary(ew.DIV, self, other)
-
-    def pow(self, exponent) -> Tensor:
-        """``self ** exponent``; a Python number exponent gives ``PowBackward0``, a tensor ``PowBackward1``."""
-        if isinstance(exponent, _SCALARS):
-            return apply(ew.POW, (self,), (exponent,))
-        return apply(ew.POW_TENSOR, (self, _as_operand(exponent)))
-
-    # ------------------------------------------------------- reductions etc.
-
-    def sum(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-        """Sum of all elements, or over ``dim`` (``SumBackward0`` / ``SumBackward1``).
-
-        >>> import symgrad
-        >>> symgrad.ones(2, 3).sum(1)
-        tensor([3., 3.])
-        """
-        source = self if dtype is None else self.to(dtype)
-        dims = st.normalize_dims(dim, self.ndim)
-        return apply(st.SUM, (source,), (dims, bool(keepdim), dim is None))
-
-    def mean(self, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-        """Mean of all elements, or over ``dim`` (``MeanBackward0`` / ``MeanBackward1``)."""
-        source = self if dtype is None else self.to(dtype)
-        dims = st.normalize_dims(dim, self.ndim)
-        return apply(st.MEAN, (source,), (dims, bool(keepdim), dim is None))
-
-    def squeeze(self, dim=None) -> Tensor:
-        """Remove size-1 dimensions (all, one ``dim`` or a tuple of dims)."""
-        if dim is None:
-            return apply(st.SQUEEZE, (self,), (tuple(range(self.ndim)), 0))
-        variant = 1 if isinstance(dim, int) else 2
-        return apply(st.SQUEEZE, (self,), (st.normalize_dims(dim, self.ndim), variant))
-
-    def unsqueeze(self, dim: int) -> Tensor:
-        """Insert a size-1 dimension at ``dim`` (``UnsqueezeBackward0``)."""
-        return apply(st.UNSQUEEZE, (self,), (st.normalize_dim(dim, self.ndim + 1),))
-
-    def permute(self, *dims) -> Tensor:
-        """Reorder dimensions (``PermuteBackward0``)."""
-        if len(dims) == 1 and not isinstance(dims[0], int):
-            dims = tuple(dims[0])
-        if len(dims) != self.ndim:
-            raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does not match "
-                               f"the length of the desired ordering of dimensions i.e. input.dim() = "
-                               f"{self.ndim} is not equal to len(dims) = {len(dims)}")
-        perm = tuple(st.normalize_dim(d, self.ndim) for d in dims)
-        if len(set(perm)) != len(perm):
-            raise RuntimeError("permute(): duplicate dims are not allowed.")
-        return apply(st.PERMUTE, (self,), (perm,))
+        return _as_operand(base).pow(self) if not isinstance(base, _SCALARS) else apply(ew.RPOW, (self, base))
 
     # -------------------------------------------------------------- in-place
 

@@ -4,13 +4,13 @@ Every module under ``symgrad/`` is parsed with :mod:`ast`; every import of a
 ``symgrad`` module it contains — at module level or deferred inside a
 function — must point to an allowed layer.  The layers, lowest first::
 
-    dtypes, _tensor_str, random  <  symbolic  <  derive  <  ops  <  compiler
+    dtypes, _tensor_str, random, grad_mode  <  symbolic  <  derive  <  ops  <  compiler
       <  autograd  <  tensor  <  (backward, functional, creation, nn)
       <  the public package ``symgrad/__init__``  <  tutorial  <  cli, __main__
 
 A layer may import its own layer and earlier ones, with the narrower rules of
 the design: the symbolic classes import nothing else from symgrad, ``derive``
-only the symbolic classes, the op table only dtypes/symbolic/derive, and the
+only the symbolic classes, the op table only dtypes/grad_mode/symbolic/derive, and the
 CLI only the public ``symgrad`` package (and ``symgrad.tutorial``).
 
 No torch needed.
@@ -27,7 +27,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "symgrad"
 
 # The ordering, lowest layer first; each entry is a set of top-level names under symgrad/.
 ORDER: list[set[str]] = [
-    {"dtypes", "_tensor_str", "random"},
+    {"dtypes", "_tensor_str", "random", "grad_mode"},
     {"symbolic"},
     {"derive"},
     {"ops"},
@@ -44,9 +44,9 @@ ORDER: list[set[str]] = [
 EXPLICIT: dict[str, set[str]] = {
     "symbolic": {"symbolic"},
     "derive": {"symbolic"},
-    "ops": {"dtypes", "symbolic", "derive", "ops"},
-    "compiler": {"dtypes", "symbolic", "derive", "ops", "compiler"},
-    "autograd": {"dtypes", "symbolic", "derive", "ops", "compiler", "autograd"},
+    "ops": {"dtypes", "grad_mode", "symbolic", "derive", "ops"},
+    "compiler": {"dtypes", "grad_mode", "symbolic", "derive", "ops", "compiler"},
+    "autograd": {"dtypes", "grad_mode", "symbolic", "derive", "ops", "compiler", "autograd"},
     "cli": {"__init__", "tutorial"},
     "__main__": {"cli"},
 }

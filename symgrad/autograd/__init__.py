@@ -1,7 +1,7 @@
 """Autograd: recorded ``grad_fn`` nodes, the backward driver and grad modes."""
 
+from ..grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .engine import BACKWARD_CACHE, last_compiled, run_backward
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .graph import AccumulateGrad, Node, VersionCounter
 
 __all__ = ["BACKWARD_CACHE", "last_compiled", "run_backward", "enable_grad", "is_grad_enabled",

@@ -11,10 +11,10 @@ import sympy as sp
 
 from .. import dtypes
 from ..symbolic.functions import power, relu, sigmoid
-from .registry import ElementwiseOp
+from .registry import Api, ElementwiseOp
 
 __all__ = ["ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
-           "EXP", "LOG", "SIGMOID", "TANH", "RELU", "UNARY", "exact_number"]
+           "EXP", "LOG", "SIGMOID", "TANH", "RELU", "exact_number", "unary_api"]
 
 def _no_bool(message: str):
     """A check rejecting bool operands, as PyTorch's ``-`` does."""
@@ -30,20 +30,54 @@ _BOOL_SUBTRACTION = ("Subtraction, the `-` operator, with a bool tensor is not s
 _BOOL_NEGATION = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a "
                   "mask, use the `~` or `logical_not()` operator instead.")
 
+def unary_api(name: str, *aliases: str, nn: bool = False) -> Api:
+    """``symgrad.<name>(input)`` and ``Tensor.<name>()`` (and aliases; ``nn``: also in nn.functional)."""
+    def signature(input):
+        return (input,), ()
+    signature.__name__ = name
+    signature.__doc__ = (f"Elementwise ``{name}``; differentiable.\n\n"
+                         f"    >>> import symgrad\n"
+                         f"    >>> symgrad.{name}(symgrad.ones(2, requires_grad=True)).grad_fn\n"
+                         f"    <...Backward0 object at 0x...>\n")
+    names = (name, *aliases)
+    return Api(signature, functions=names, methods=names, nn=(name,) if nn else ())
+
+
+def _binary_api(name: str, symbol: str, *, alpha: bool = False) -> Api:
+    """``symgrad.<name>(input, other)`` and ``Tensor.<name>(other)``, broadcasting, Python numbers allowed."""
+    if alpha:
+        def signature(input, other, *, alpha=1):
+            return (input, other), (() if alpha == 1 else (alpha,))
+        formula = f"input {symbol} alpha * other"
+    else:
+        def signature(input, other):
+            return (input, other), ()
+        formula = f"input {symbol} other"
+    signature.__name__ = name
+    signature.__doc__ = (f"``{formula}`` with broadcasting and PyTorch's type promotion.\n\n"
+                         f"    >>> import symgrad\n"
+                         f"    >>> symgrad.{name}(symgrad.ones(2, requires_grad=True), 2).grad_fn\n"
+                         f"    <...Backward0 object at 0x...>\n")
+    return Api(signature, functions=(name,), methods=(name,))
+
+
 # Binary arithmetic.  `alpha` is an attribute (add(a, b, alpha=2) scales b);
 # the NumPy ufunc serves the common attribute-free case.
-ADD = ElementwiseOp("add", lambda a, b, alpha=1: a + alpha * b, "AddBackward0", arity=2, numpy=np.add)
+ADD = ElementwiseOp("add", lambda a, b, alpha=1: a + alpha * b, "AddBackward0", arity=2, numpy=np.add,
+                    api=_binary_api("add", "+", alpha=True))
 SUB = ElementwiseOp("sub", lambda a, b, alpha=1: a - alpha * b, "SubBackward0", arity=2, numpy=np.subtract,
-                    check=_no_bool(_BOOL_SUBTRACTION))
+                    check=_no_bool(_BOOL_SUBTRACTION), api=_binary_api("sub", "-", alpha=True))
 # `1 - w`: the scalar is a saved value but not a graph edge, as in PyTorch
 RSUB = ElementwiseOp("rsub", lambda a, b, alpha=1: b - alpha * a, "RsubBackward1", arity=2,
                      value_only=(1,), check=_no_bool(_BOOL_SUBTRACTION))
-MUL = ElementwiseOp("mul", lambda a, b: a * b, "MulBackward0", arity=2, numpy=np.multiply)
+MUL = ElementwiseOp("mul", lambda a, b: a * b, "MulBackward0", arity=2, numpy=np.multiply,
+                    api=_binary_api("mul", "*"))
 DIV = ElementwiseOp("div", lambda a, b: a / b, "DivBackward0", arity=2, numpy=np.true_divide,
-                    float_result=True)
-NEG = ElementwiseOp("neg", lambda a: -a, "NegBackward0", numpy=np.negative, check=_no_bool(_BOOL_NEGATION))
-RECIPROCAL = ElementwiseOp("reciprocal", lambda a: 1 / a, "ReciprocalBackward0", float_result=True)
-
+                    float_result=True, api=_binary_api("div", "/"))
+NEG = ElementwiseOp("neg", lambda a: -a, "NegBackward0", numpy=np.negative, check=_no_bool(_BOOL_NEGATION),
+                    api=unary_api("neg", "negative"))
+RECIPROCAL = ElementwiseOp("reciprocal", lambda a: 1 / a, "ReciprocalBackward0", float_result=True,
+                           api=unary_api("reciprocal"))
 
 
 def exact_number(value) -> sp.Expr:
@@ -59,19 +93,18 @@ def exact_number(value) -> sp.Expr:
     return sp.Float(value)
 
 
-# Powers: a scalar exponent is an attribute (it shapes the formula: x**2 -> 2*x)
+# Powers: a scalar exponent is an attribute (it shapes the formula: x**2 -> 2*x).
+# `pow` dispatches between the three records (symgrad/functional.py).
 POW = ElementwiseOp("pow", lambda a, exponent: a ** exact_number(exponent), "PowBackward0",
                     scalar_attrs=True, saves=lambda needs_grad: {0})  # PyTorch saves self even for x**0
 POW_TENSOR = ElementwiseOp("pow_tensor", power, "PowBackward1", arity=2)
 RPOW = ElementwiseOp("rpow", lambda a, base: power(base, a), "PowBackward2", arity=2, value_only=(1,))
 
 # Unary math
-EXP = ElementwiseOp("exp", sp.exp, "ExpBackward0", float_result=True, numpy=np.exp)
-LOG = ElementwiseOp("log", sp.log, "LogBackward0", float_result=True, numpy=np.log)
-SIGMOID = ElementwiseOp("sigmoid", sigmoid, "SigmoidBackward0", float_result=True)
-TANH = ElementwiseOp("tanh", sp.tanh, "TanhBackward0", float_result=True, numpy=np.tanh)
-RELU = ElementwiseOp("relu", relu, "ReluBackward0")
-
-# The unary ops exposed as `symgrad.X(t)` and `Tensor.X()` with no other argument
-UNARY = {"neg": NEG, "negative": NEG, "reciprocal": RECIPROCAL, "exp": EXP, "log": LOG,
-         "sigmoid": SIGMOID, "tanh": TANH, "relu": RELU}
+EXP = ElementwiseOp("exp", sp.exp, "ExpBackward0", float_result=True, numpy=np.exp, api=unary_api("exp"))
+LOG = ElementwiseOp("log", sp.log, "LogBackward0", float_result=True, numpy=np.log, api=unary_api("log"))
+SIGMOID = ElementwiseOp("sigmoid", sigmoid, "SigmoidBackward0", float_result=True,
+                        api=unary_api("sigmoid", nn=True))
+TANH = ElementwiseOp("tanh", sp.tanh, "TanhBackward0", float_result=True, numpy=np.tanh,
+                     api=unary_api("tanh", nn=True))
+RELU = ElementwiseOp("relu", relu, "ReluBackward0", api=unary_api("relu", nn=True))

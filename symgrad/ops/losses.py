@@ -13,10 +13,11 @@ from functools import cache
 import numpy as np
 import sympy as sp
 
+from ..grad_mode import is_grad_enabled
 from ..symbolic.functions import softplus
 from ..symbolic.nodes import arg, elementwise, reduce_sum
 from ..symbolic.numpy_printer import kernel_function
-from .registry import Op, broadcast_error_shapes, broadcast_operands, kernel_saved_operands, promote
+from .registry import Api, Op, broadcast_error_shapes, broadcast_operands, kernel_saved_operands, promote
 
 __all__ = ["LossOp", "BCE_WITH_LOGITS", "REDUCTIONS"]
 
@@ -33,8 +34,9 @@ class LossOp(Op):
     kind = "loss"
 
     def __init__(self, name: str, formula: Callable[..., sp.Expr], grad_fn: str, *,
-                 arity: Callable[..., int], check: Callable | None = None, value_only=()):
-        super().__init__(name, grad_fn, value_only=value_only)
+                 arity: Callable[..., int], check: Callable | None = None, value_only=(),
+                 api: Api | None = None):
+        super().__init__(name, grad_fn, value_only=value_only, api=api)
         self.formula, self.arity, self.check = formula, arity, check
         self._forward_functions: dict[tuple, Callable] = {}
 
@@ -115,9 +117,47 @@ def _size(shape) -> str:
     return f"symgrad.Size([{', '.join(map(str, shape))}])"
 
 
+def _bce_with_logits_signature(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                               pos_weight=None):
+    """Binary cross-entropy on logits, stable for any logit (``BinaryCrossEntropyWithLogitsBackward0``).
+
+    Per element ``softplus(z) - y*z`` (with ``weight`` and ``pos_weight`` as
+    PyTorch defines them), then ``reduction`` ``'mean'`` (default), ``'sum'`` or
+    ``'none'``.  ``weight`` and ``pos_weight`` may not require grad.
+
+    >>> import symgrad
+    >>> z = symgrad.tensor([1000.0, -1000.0, 0.0], requires_grad=True)
+    >>> symgrad.nn.functional.binary_cross_entropy_with_logits(z, symgrad.zeros(3))
+    tensor(333.5644, grad_fn=<BinaryCrossEntropyWithLogitsBackward0>)
+    """
+    if size_average is not None or reduce is not None:
+        reduction = legacy_reduction(size_average, reduce)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    operands = [input, target]
+    for argument, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is None:
+            continue
+        if getattr(value, "requires_grad", False) and is_grad_enabled():
+            raise RuntimeError("The function 'binary_cross_entropy_with_logits' is not differentiable with "
+                               f"respect to argument '{argument}'. This input cannot have requires_grad True.")
+        operands.append(value)
+    return tuple(operands), (reduction, weight is not None, pos_weight is not None)
+
+
+def legacy_reduction(size_average, reduce) -> str:
+    """The ``reduction`` meant by PyTorch's deprecated ``size_average``/``reduce`` flags."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if not reduce:
+        return "none"
+    return "mean" if size_average else "sum"
+
+
 BCE_WITH_LOGITS = LossOp(
     "binary_cross_entropy_with_logits",
     _bce_with_logits, "BinaryCrossEntropyWithLogitsBackward0",
     arity=lambda has_weight, has_pos_weight: 2 + has_weight + has_pos_weight, check=_bce_check,
     value_only=(2, 3),  # weight and pos_weight are not differentiable: not graph edges in PyTorch
+    api=Api(_bce_with_logits_signature, nn=("binary_cross_entropy_with_logits",)),
 )

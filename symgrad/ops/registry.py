@@ -17,6 +17,7 @@ Python scalars) plus a tuple of hashable *attributes*.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..derive import local_derivative
 from ..symbolic.nodes import arg, elementwise
 from ..symbolic.numpy_printer import kernel_function, may_warn, quiet
 
-__all__ = ["Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype"]
+__all__ = ["Api", "Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype"]
 
 REGISTRY: dict[str, Op] = {}
 
@@ -106,18 +107,38 @@ def broadcast_operands(operands) -> tuple[int, ...]:
     return () if shape is None else tuple(shape)
 
 
+@dataclass(frozen=True)
+class Api:
+    """Where an op is public, and PyTorch's signature for it.
+
+    ``signature(*args, **kwargs) -> (operands, attrs)`` takes exactly PyTorch's
+    parameters, and its docstring is the public one.  The facade generates
+    ``symgrad.<f>`` for each name in ``functions``, ``Tensor.<m>`` for each in
+    ``methods`` (``self`` as the first parameter) and
+    ``symgrad.nn.functional.<n>`` for each in ``nn``.
+    """
+
+    signature: Callable[..., tuple[tuple, tuple]]
+    functions: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+    nn: tuple[str, ...] = ()
+
+
 class Op:
     """Base op record.  ``grad_fn`` is a name or a function of the attributes.
 
     ``view``: the result shares its first operand's data, and so its version
     counter (an in-place change through either is seen by both, as in PyTorch).
+    ``api``: where the op is public (see :class:`Api`).
     """
 
     kind = "op"
     view = False
 
-    def __init__(self, name: str, grad_fn: str | Callable[..., str], *, value_only: tuple[int, ...] = ()):
+    def __init__(self, name: str, grad_fn: str | Callable[..., str], *, value_only: tuple[int, ...] = (),
+                 api: Api | None = None):
         self.name = name
+        self.api = api
         self._grad_fn = grad_fn
         # operands that are saved values but not graph edges (like PyTorch's
         # Scalar arguments: `1 - w` has one edge, `w + 1` has two)
@@ -162,8 +183,8 @@ class ElementwiseOp(Op):
     def __init__(self, name, formula: Callable[..., sp.Expr], grad_fn, *, arity: int = 1,
                  float_result: bool = False, numpy: Callable | None = None, value_only=(),
                  scalar_attrs: bool = False, check: Callable | None = None,
-                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None):
-        super().__init__(name, grad_fn, value_only=value_only)
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, api: Api | None = None):
+        super().__init__(name, grad_fn, value_only=value_only, api=api)
         self._saves = saves  # overrides what the formula's derivative reads (PyTorch's saved tensors)
         self.check = check  # extra validation of the operands (raises PyTorch's error)
         self.formula = formula
@@ -235,8 +256,9 @@ class StructuralOp(Op):
     kind = "structural"
 
     def __init__(self, name, grad_fn, *, infer: Callable, forward: Callable, lower: Callable, value_only=(),
-                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, view: bool = False):
-        super().__init__(name, grad_fn, value_only=value_only)
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, view: bool = False,
+                 api: Api | None = None):
+        super().__init__(name, grad_fn, value_only=value_only, api=api)
         self._infer, self._forward, self._lower = infer, forward, lower
         self._saves = saves
         self.view = view

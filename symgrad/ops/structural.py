@@ -7,12 +7,14 @@ a lowering to the symbolic primitives; the primitives' adjoints live in
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import sympy as sp
 
 from .. import dtypes
 from ..symbolic.nodes import arg, elementwise, matmul, permute, reduce_sum, reshape
-from .registry import StructuralOp
+from .registry import Api, StructuralOp
 
 __all__ = ["SUM", "MEAN", "MM", "MV", "DOT", "SQUEEZE", "UNSQUEEZE", "PERMUTE",
            "normalize_dims", "dim_error"]
@@ -66,8 +68,21 @@ def _sum_forward(x, dims, keepdim):
     return np.asarray(np.sum(x, axis=dims, keepdims=keepdim, dtype=dtype))
 
 
+def _reduction_signature(name: str):
+    def signature(input, dim=None, keepdim=False):
+        return (input,), (normalize_dims(dim, input.ndim), bool(keepdim), dim is None)
+    signature.__name__ = name
+    signature.__doc__ = (f"The {name} of all elements, or over ``dim`` (int or tuple), keeping reduced dims as size 1 "
+                         f"when ``keepdim``.\n\n"
+                         f"    >>> import symgrad\n"
+                         f"    >>> symgrad.{name}(symgrad.ones(2, 3), 1)\n"
+                         f"    tensor([{'3., 3.' if name == 'sum' else '1., 1.'}])\n")
+    return Api(signature, functions=(name,), methods=(name,))
+
+
 SUM = StructuralOp(
     "sum", lambda dims, keepdim, all_dims: "SumBackward0" if all_dims else "SumBackward1",
+    api=_reduction_signature("sum"),
     infer=lambda operands, dims, keepdim, all_dims: _sum_infer(operands, dims, keepdim),
     forward=lambda x, dims, keepdim, all_dims: _sum_forward(x, dims, keepdim),
     lower=lambda x, dims, keepdim, all_dims: reduce_sum(x, dims, keepdim),
@@ -90,6 +105,7 @@ def _mean_lower(x, dims, keepdim, all_dims):
 
 MEAN = StructuralOp(
     "mean", lambda dims, keepdim, all_dims: "MeanBackward0" if all_dims else "MeanBackward1",
+    api=_reduction_signature("mean"),
     infer=_mean_infer,
     forward=lambda x, dims, keepdim, all_dims: np.asarray(np.mean(x, axis=dims, keepdims=keepdim)),
     lower=_mean_lower,
@@ -128,7 +144,25 @@ def _bilinear_saves(needs_grad):
     return {1 - i for i, needed in enumerate(needs_grad) if needed}
 
 
-MM = StructuralOp("mm", "MmBackward0", infer=_mm_infer, forward=np.matmul, lower=matmul, saves=_bilinear_saves)
+def _pair_api(name: str, second: str, doc: str) -> Api:
+    def signature(input, other):
+        return (input, other), ()
+    signature.__name__ = name
+    signature.__doc__ = doc
+    signature.__signature__ = inspect.Signature([
+        inspect.Parameter("input", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter(second, inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+    return Api(signature, functions=(name,), methods=(name,))
+
+
+MM = StructuralOp("mm", "MmBackward0", infer=_mm_infer, forward=np.matmul, lower=matmul, saves=_bilinear_saves,
+                  api=_pair_api("mm", "mat2", """Product of two matrices (``MmBackward0``).
+
+    >>> import symgrad
+    >>> symgrad.mm(symgrad.ones(2, 3), symgrad.ones(3, 1))
+    tensor([[3.],
+            [3.]])
+    """))
 
 
 def _mv_infer(operands):
@@ -141,6 +175,12 @@ def _mv_infer(operands):
 
 MV = StructuralOp(
     "mv", "MvBackward0", infer=_mv_infer, forward=np.matmul, saves=_bilinear_saves,
+    api=_pair_api("mv", "vec", """Matrix-vector product (``MvBackward0``).
+
+    >>> import symgrad
+    >>> symgrad.mv(symgrad.ones(2, 3), symgrad.ones(3))
+    tensor([3., 3.])
+    """),
     lower=lambda a, v: reshape(matmul(a, reshape(v, (v.shape[0], 1))), (a.shape[0],)),
 )
 
@@ -158,6 +198,12 @@ def _dot_infer(operands):
 
 DOT = StructuralOp(
     "dot", "DotBackward0", infer=_dot_infer, forward=lambda a, b: np.asarray(np.dot(a, b)), saves=_bilinear_saves,
+    api=_pair_api("dot", "tensor", """Inner product of two 1-D tensors (``DotBackward0``).
+
+    >>> import symgrad
+    >>> symgrad.dot(symgrad.ones(3), symgrad.ones(3))
+    tensor(3.)
+    """),
     lower=lambda a, b: reshape(matmul(reshape(a, (1, a.shape[0])), reshape(b, (b.shape[0], 1))), ()),
 )
 
@@ -170,8 +216,50 @@ def _squeeze_shape(shape, dims):
 
 # `variant` picks PyTorch's name: squeeze() 0, squeeze(dim) 1, squeeze(dims) 2,
 # and matmul's internal squeeze of a 1-D operand 4
+def _squeeze_signature(input, dim=None):
+    """Remove size-1 dimensions: all, one ``dim``, or a tuple of dims.
+
+    >>> import symgrad
+    >>> symgrad.ones(1, 3, 1).squeeze().shape
+    symgrad.Size([3])
+    """
+    if dim is None:
+        return (input,), (tuple(range(input.ndim)), 0)
+    return (input,), (normalize_dims(dim, input.ndim), 1 if isinstance(dim, int) else 2)
+
+
+def _unsqueeze_signature(input, dim):
+    """Insert a size-1 dimension at ``dim`` (``UnsqueezeBackward0``).
+
+    >>> import symgrad
+    >>> symgrad.ones(3).unsqueeze(0).shape
+    symgrad.Size([1, 3])
+    """
+    return (input,), (normalize_dim(dim, input.ndim + 1),)
+
+
+def _permute_signature(input, *dims):
+    """Reorder dimensions (``PermuteBackward0``): ``permute(x, (1, 0))`` or ``x.permute(1, 0)``.
+
+    >>> import symgrad
+    >>> symgrad.ones(2, 3).permute(1, 0).shape
+    symgrad.Size([3, 2])
+    """
+    if len(dims) == 1 and not isinstance(dims[0], int):
+        dims = tuple(dims[0])
+    if len(dims) != input.ndim:
+        raise RuntimeError("permute(sparse_coo): number of dimensions in the tensor input does not match the "
+                           f"length of the desired ordering of dimensions i.e. input.dim() = {input.ndim} is "
+                           f"not equal to len(dims) = {len(dims)}")
+    perm = tuple(normalize_dim(d, input.ndim) for d in dims)
+    if len(set(perm)) != len(perm):
+        raise RuntimeError("permute(): duplicate dims are not allowed.")
+    return (input,), (perm,)
+
+
 SQUEEZE = StructuralOp(
     "squeeze", lambda dims, variant: f"SqueezeBackward{variant}",
+    api=Api(_squeeze_signature, functions=("squeeze",), methods=("squeeze",)),
     infer=lambda operands, dims, variant: (_squeeze_shape(operands[0].shape, dims), operands[0].dtype),
     forward=lambda x, dims, variant: x.reshape(_squeeze_shape(x.shape, dims)),
     lower=lambda x, dims, variant: reshape(x, _squeeze_shape(x.shape, dims)), view=True,
@@ -184,6 +272,7 @@ def _unsqueeze_shape(shape, dim):
 
 UNSQUEEZE = StructuralOp(
     "unsqueeze", "UnsqueezeBackward0",
+    api=Api(_unsqueeze_signature, functions=("unsqueeze",), methods=("unsqueeze",)),
     infer=lambda operands, dim: (_unsqueeze_shape(operands[0].shape, dim), operands[0].dtype),
     forward=lambda x, dim: x.reshape(_unsqueeze_shape(x.shape, dim)),
     lower=lambda x, dim: reshape(x, _unsqueeze_shape(x.shape, dim)), view=True,
@@ -191,6 +280,7 @@ UNSQUEEZE = StructuralOp(
 
 PERMUTE = StructuralOp(
     "permute", "PermuteBackward0",
+    api=Api(_permute_signature, functions=("permute",), methods=("permute",)),
     infer=lambda operands, perm: (tuple(operands[0].shape[p] for p in perm), operands[0].dtype),
     forward=lambda x, perm: np.transpose(x, perm),
     lower=lambda x, perm: permute(x, perm), view=True,

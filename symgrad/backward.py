@@ -45,9 +45,7 @@ def _roots(tensors, grad_tensors):
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
     if len(grad_tensors) != len(tensors):
-        raise RuntimeError("grad can be implicitly created only for scalar outputs" if not grad_tensors else
-                           f"Mismatch in number of gradients: got {len(grad_tensors)} but expected "
-                           f"{len(tensors)}")
+        raise RuntimeError(f"got {len(tensors)} tensors and {len(grad_tensors)} gradients")
     for i, t in enumerate(tensors):
         if not t.requires_grad:
             raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
@@ -101,9 +99,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     """
     if is_grads_batched:
         raise NotImplementedError("is_grads_batched=True is not supported")
+    if materialize_grads:
+        if allow_unused is False:
+            raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, but "
+                             "got: allow_unused=False.")
+        allow_unused = True
     inputs = _as_list(inputs)
     if not inputs:
-        raise RuntimeError("grad requires non-empty inputs.")
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     targets = [_target(t) for t in inputs]
     retain_graph = create_graph if retain_graph is None else retain_graph
     tensors, grad_tensors = _as_list(outputs), grad_outputs
@@ -116,13 +119,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
         results = [_make(g, t.dtype) if g is not None else None
                    for t, (_, g) in zip(inputs, _run(roots, seeds, targets, retain_graph))]
     out = []
-    for t, g in zip(inputs, results):
+    for i, (t, g) in enumerate(zip(inputs, results)):
         if g is None:
+            if not allow_unused:
+                raise RuntimeError(f"The differentiated Tensor at index {i} appears to not have been used in the "
+                                   "graph. Set allow_unused=True if this is the desired behavior.")
             if materialize_grads:
                 g = _make(np.zeros_like(t._data), t.dtype)
-            elif not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
-                                   "Set allow_unused=True if this is the desired behavior.")
+                g._requires_grad = create_graph  # as PyTorch: differentiable zeros under create_graph
         out.append(g)
     return tuple(out)
 
@@ -166,7 +170,8 @@ def _graph_gradients(tensors, grad_tensors, targets, retain_graph) -> list[Tenso
             results.append(None)
             continue
         dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
-        results.append(_recorded(value.astype(dtype.numpy, copy=False), dtype, op, found.operands, seed_tensors))
+        results.append(_recorded(value.astype(dtype.numpy, copy=False), dtype, op, found.operands, seed_tensors,
+                                 target))
     return results
 
 
@@ -178,19 +183,25 @@ def _seed_tensors(roots, grad_tensors) -> list:
     return [g if isinstance(g, Tensor) else None for g in grad_tensors]
 
 
-def _recorded(value, dtype, op, operands, seed_tensors) -> Tensor:
-    """A gradient tensor whose grad_fn reads the leaves and seeds it depends on."""
+def _recorded(value, dtype, op, operands, seed_tensors, target) -> Tensor:
+    """A gradient tensor whose grad_fn reads the leaves, seeds and constants it depends on."""
     edges, values, counters = [], [], []
-    for kind, payload in operands:
+    for kind, payload, counter in operands:
         tensor = payload.variable if kind == "leaf" else seed_tensors[payload] if kind == "seed" else None
         if tensor is None:
             edges.append(None)
             values.append(payload if kind == "value" else np.asarray(payload))
-            counters.append(None)
+            counters.append(counter)
         else:
             edges.append(_edge(tensor))
             values.append(tensor._data)
             counters.append(tensor._version_counter)
+    if all(e is None for e in edges) and type(target) is AccumulateGrad:
+        # a gradient that simplified to a constant still hangs off its input, as in PyTorch
+        # (GradientOp ignores the extra operand, so it differentiates to zero)
+        edges.append(target)
+        values.append(target.variable._data)
+        counters.append(target.variable._version_counter)
     result = _make(value, dtype)
     if any(e is not None for e in edges):
         result._grad_fn = Node(op, (), tuple(edges), tuple(values), tuple(counters), value, result._version_counter)

@@ -285,8 +285,8 @@ class DifferentiableGradients:
 
     ``values[t]`` is target t's gradient (or None when unreached), ``ops[t]`` its
     :class:`GradientOp`, and ``operands`` the graph values it reads, each
-    ``(kind, payload)``: ``("leaf", AccumulateGrad)``, ``("seed", root index)``
-    or ``("value", array or Python scalar)``.
+    ``(kind, payload, version counter)``: ``("leaf", AccumulateGrad, None)``,
+    ``("seed", root index, None)`` or ``("value", array or Python scalar, counter or None)``.
     """
 
     def __init__(self, values, ops, operands):
@@ -306,11 +306,11 @@ def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bo
     for slot in compiled.param_slots:
         kind, *where = plan.accessors[slot]
         if slot in plan.leaf_of_slot:
-            operands.append(("leaf", plan.leaf_of_slot[slot]))
+            operands.append(("leaf", plan.leaf_of_slot[slot], None))
         elif kind == "seed":
-            operands.append(("seed", where[0]))
-        else:
-            operands.append(("value", plan.values[slot]))
+            operands.append(("seed", where[0], None))
+        else:  # a constant operand of node i: keep its version counter, so in-place changes are caught
+            operands.append(("value", plan.values[slot], plan.order[where[0]].counters[where[1]]))
     values, op_list = [], iter(ops)
     for _, reached in plan.targets:
         values.append(next(grads) if reached else None)

@@ -65,7 +65,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
         _backward_create_graph(tensors, grad_tensors, retain_graph, inputs)
         return
     tensors, seeds = _roots(tensors, grad_tensors)
-    targets = None if inputs is None else [_target(t) for t in _as_list(inputs)]
+    owners = {} if inputs is None else {_target(t): t for t in _as_list(inputs)}  # non-leaf inputs get .grad too
+    targets = None if inputs is None else list(owners)
     node_roots, node_seeds, results = [], [], []
     for t, seed in zip(tensors, seeds):
         if t._grad_fn is None:  # backward on a leaf: its gradient is the seed itself
@@ -77,7 +78,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     if node_roots:
         results += engine.run_backward(node_roots, node_seeds, targets, retain_graph=bool(retain_graph),
                                        namer=_CallerNames(sys._getframe(1)))
-    _accumulate_all(results)
+    _accumulate_all(results, owners)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
@@ -116,7 +117,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
         results = _graph_gradients(tensors, grad_tensors, targets, retain_graph)
     else:
         roots, seeds = _roots(tensors, grad_tensors)
-        results = [_make(g, t.dtype) if g is not None else None
+        results = [_make(g.astype(t.dtype.numpy, copy=False), t.dtype) if g is not None else None
                    for t, (_, g) in zip(inputs, _run(roots, seeds, targets, retain_graph))]
     out = []
     for i, (t, g) in enumerate(zip(inputs, results)):
@@ -303,11 +304,15 @@ def _tensor_of(target):
     return target.retained() if target.retained is not None else None
 
 
-def _accumulate_all(results) -> None:
-    """Add each gradient into its tensor's ``.grad`` (copying arrays the caller may still hold)."""
+def _accumulate_all(results, owners=None) -> None:
+    """Add each gradient into its tensor's ``.grad`` (``owners`` maps non-leaf targets to their tensor)."""
     prepared = []
     for target, g in results:
-        tensor = target.variable if type(target) is AccumulateGrad else _tensor_of(target)
+        if type(target) is AccumulateGrad:
+            tensor = target.variable
+        else:
+            tensor = owners.get(target) if owners else None
+            tensor = _tensor_of(target) if tensor is None else tensor
         if tensor is None or g is None:
             continue
         if g.dtype is not tensor._dtype.numpy:

@@ -116,7 +116,7 @@ def _elementwise_vjp(node: Elementwise, g, depends):
         d = local_derivative(node.expr, i, n)
         if d == 0:
             continue
-        yield x, elementwise(arg(n + 1) * d, operands, node.dtype)
+        yield x, elementwise(arg(n + 1) * d, operands, node.dtype if x.dtype is None else x.dtype)
 
 
 def _matmul_vjp(node: MatMul, g, depends):

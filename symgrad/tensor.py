@@ -65,7 +65,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_dtype", "_requires_grad", "_grad", "_grad_fn", "_version_counter",
-                 "_accumulator", "_retains_grad", "_name", "__weakref__")
+                 "_accumulator", "_retains_grad", "_name", "_base", "__weakref__")
 
     __array_priority__ = 1000  # numpy_array + tensor defers to Tensor.__radd__
 
@@ -149,7 +149,7 @@ class Tensor:
 
     @property
     def grad(self) -> Tensor | None:
-        if self._grad_fn is not None and not self._retains_grad:
+        if self._grad_fn is not None and not self._retains_grad and self._grad is None:
             warnings.warn(_NON_LEAF_GRAD_WARNING, UserWarning, stacklevel=2)
         return self._grad
 
@@ -247,9 +247,14 @@ class Tensor:
         return self._data.shape[0]
 
     def to(self, dtype) -> Tensor:
-        """This tensor converted to ``dtype`` (``self`` if it already has it)."""
+        """This tensor converted to ``dtype`` (``self`` if it already has it); differentiable.
+
+        >>> import symgrad
+        >>> symgrad.ones(2, requires_grad=True).to(symgrad.float64)
+        tensor([1., 1.], dtype=symgrad.float64, grad_fn=<ToCopyBackward0>)
+        """
         dtype = dtypes.as_dtype(dtype)
-        return self if dtype is self._dtype else _make(self._data.astype(dtype.numpy), dtype)
+        return self if dtype is self._dtype else apply(ew.TO_COPY, (self,), (dtype.name,))
 
     def float(self) -> Tensor:
         """Converted to float32."""
@@ -350,14 +355,32 @@ class Tensor:
         self._version_counter.value += 1
         return self
 
+    def pow_(self, exponent) -> Tensor:
+        """In-place ``self **= exponent``."""
+        if isinstance(exponent, _SCALARS):
+            return self._inplace(ew.POW, (self,), (exponent,))
+        return self._inplace(ew.POW_TENSOR, (self, _as_operand(exponent)), ())
+
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
     __itruediv__ = div_
+    __ipow__ = pow_
 
     def _check_inplace(self) -> None:
-        if self._grad_fn is None and self._requires_grad and _grad_state.enabled:
+        if not _grad_state.enabled:
+            return
+        if self._grad_fn is None and self._requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        base = self._base
+        if base is not None and base.requires_grad:
+            if base._grad_fn is None:
+                raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                                   "operation.")
+            # PyTorch rewrites the base's history (CopySlices); without that the base's
+            # gradient would silently be wrong, so refuse clearly
+            raise NotImplementedError("symgrad does not support in-place operations on a view of a tensor that "
+                                      "requires grad yet; use the out-of-place operation instead")
 
     def _inplace(self, op: Op, operands, attrs) -> Tensor:
         self._check_inplace()
@@ -368,9 +391,11 @@ class Tensor:
         if not dtypes.can_cast(result._dtype, self._dtype):
             raise RuntimeError(f"result type {_type_word(result._dtype)} can't be cast to the desired output "
                                f"type {_type_word(self._dtype)}")
+        node = result._grad_fn
+        if node is not None:
+            _keep_original_operands(node, self._data)
         np.copyto(self._data, result._data, casting="unsafe")
         self._version_counter.value += 1
-        node = result._grad_fn
         if node is not None:
             # the recorded node now produces this tensor's (shared) data
             node.result, node.result_counter = self._data, self._version_counter
@@ -378,6 +403,15 @@ class Tensor:
             self._version_counter.rebased = node
             self._grad_fn = node
         return self
+
+
+def _keep_original_operands(node: Node, data: np.ndarray) -> None:
+    """Let ``node`` keep the values an in-place op is about to overwrite (PyTorch saves the original)."""
+    overwritten = [v is data for v in node.values]
+    if any(overwritten):
+        node.values = tuple(v.copy() if hit else v for v, hit in zip(node.values, overwritten))
+        node.counters = tuple(VersionCounter() if hit else c for c, hit in zip(node.counters, overwritten))
+        node.versions = tuple(0 if hit else n for n, hit in zip(node.versions, overwritten))
 
 
 def _type_word(dtype: dtypes.DType) -> str:
@@ -397,6 +431,7 @@ def _init(t: Tensor, array: np.ndarray, dtype: dtypes.DType) -> None:
     t._accumulator = None
     t._retains_grad = False
     t._name = None
+    t._base = None  # the tensor this one is a view of (squeeze, permute …)
 
 
 def _make(array: np.ndarray, dtype: dtypes.DType) -> Tensor:
@@ -460,7 +495,9 @@ def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
     out = op.forward(values, attrs, dtype, shape)
     result = _make(out, dtype)
     if op.view:
-        result._version_counter = operands[0]._version_counter
+        base = operands[0]
+        result._version_counter = base._version_counter
+        result._base = base if base._base is None else base._base
     if recorded and _grad_state.enabled and dtype.is_floating_point:  # integer results carry no gradient
         edges, counters = [], []
         for x in operands:

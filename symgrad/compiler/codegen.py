@@ -82,7 +82,11 @@ class _Emitter:
         return [self.names[o] for o in outputs]
 
     def _print_Elementwise(self, node: Elementwise) -> str:
-        return kernel_source(node.expr, [self.names[x] for x in node.inputs])
+        source = kernel_source(node.expr, [self.names[x] for x in node.inputs])
+        natural = [x.dtype for x in node.inputs if x.dtype is not None]
+        if natural and np.result_type(*natural) != node.dtype:  # a dtype conversion (Tensor.to)
+            return f"np.asarray({source}, dtype=np.{node.dtype.name})"
+        return source
 
     def _print_MatMul(self, node: MatMul) -> str:
         a, b = (self.names[x] for x in node.args)

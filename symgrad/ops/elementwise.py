@@ -13,7 +13,7 @@ from .. import dtypes
 from ..symbolic.functions import power, relu, sigmoid
 from .registry import Api, ElementwiseOp
 
-__all__ = ["ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
+__all__ = ["TO_COPY", "ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
            "EXP", "LOG", "SIGMOID", "TANH", "RELU", "exact_number", "unary_api"]
 
 def _no_bool(message: str):
@@ -93,9 +93,31 @@ def exact_number(value) -> sp.Expr:
     return sp.Float(value)
 
 
+class _ConversionOp(ElementwiseOp):
+    """A dtype conversion: the identity formula, the result dtype from the attribute."""
+
+    def infer(self, operands, attrs):
+        return operands[0].shape, dtypes.as_dtype(attrs[0])
+
+
+# `Tensor.to(dtype)`, `.double()`, `.float()`: differentiable, as PyTorch's ToCopyBackward0
+TO_COPY = _ConversionOp("to_copy", lambda a, dtype_name: a, "ToCopyBackward0")
+
+
+def _check_int_power(operands, exponent):
+    if not operands[0].dtype.is_floating_point and float(exponent) < 0 and float(exponent).is_integer():
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+
+
+class _PowOp(ElementwiseOp):
+    def infer(self, operands, attrs):
+        _check_int_power(operands, attrs[0])
+        return super().infer(operands, attrs)
+
+
 # Powers: a scalar exponent is an attribute (it shapes the formula: x**2 -> 2*x).
 # `pow` dispatches between the three records (symgrad/functional.py).
-POW = ElementwiseOp("pow", lambda a, exponent: a ** exact_number(exponent), "PowBackward0",
+POW = _PowOp("pow", lambda a, exponent: a ** exact_number(exponent), "PowBackward0",
                     scalar_attrs=True, saves=lambda needs_grad: {0})  # PyTorch saves self even for x**0
 POW_TENSOR = ElementwiseOp("pow_tensor", power, "PowBackward1", arity=2)
 RPOW = ElementwiseOp("rpow", lambda a, base: power(base, a), "PowBackward2", arity=2, value_only=(1,))

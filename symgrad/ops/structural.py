@@ -57,57 +57,76 @@ def _reduced_shape(shape, axes, keepdim):
 
 # ------------------------------------------------------------------ reductions
 
-def _sum_infer(operands, dims, keepdim):
-    (x,) = operands
-    dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
-    return _reduced_shape(x.shape, dims, keepdim), dtype
-
-
-def _sum_forward(x, dims, keepdim):
-    dtype = x.dtype if x.dtype.kind == "f" else np.int64
-    return np.asarray(np.sum(x, axis=dims, keepdims=keepdim, dtype=dtype))
-
+# Reductions take attributes (dims, keepdim, all_dims, dtype): `all_dims` picks
+# PyTorch's name (sum() is SumBackward0, sum(dim) SumBackward1); `dtype` (a name
+# or None) is the `dtype=` argument: the input is converted before reducing.
 
 def _reduction_signature(name: str):
-    def signature(input, dim=None, keepdim=False):
-        return (input,), (normalize_dims(dim, input.ndim), bool(keepdim), dim is None)
+    def signature(input, dim=None, keepdim=False, *, dtype=None):
+        dims = normalize_dims(None if dim in ((), []) else dim, input.ndim)  # dim=() means all, as in PyTorch
+        return (input,), (dims, bool(keepdim), dim is None, None if dtype is None else dtypes.as_dtype(dtype).name)
     signature.__name__ = name
     signature.__doc__ = (f"The {name} of all elements, or over ``dim`` (int or tuple), keeping reduced dims as size 1 "
-                         f"when ``keepdim``.\n\n"
+                         f"when ``keepdim``; ``dtype`` converts the input first.\n\n"
                          f"    >>> import symgrad\n"
                          f"    >>> symgrad.{name}(symgrad.ones(2, 3), 1)\n"
                          f"    tensor([{'3., 3.' if name == 'sum' else '1., 1.'}])\n")
     return Api(signature, functions=(name,), methods=(name,))
 
 
+def _converted(x, dtype_name):
+    """The reduction's input after its ``dtype=`` conversion, as a symbolic node."""
+    return x if dtype_name is None else elementwise(arg(0), [x], dtype_name)
+
+
+def _sum_infer(operands, dims, keepdim, all_dims, dtype_name):
+    (x,) = operands
+    if dtype_name is not None:
+        dtype = dtypes.as_dtype(dtype_name)
+    else:
+        dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
+    return _reduced_shape(x.shape, dims, keepdim), dtype
+
+
+def _sum_forward(x, dims, keepdim, all_dims, dtype_name):
+    dtype = dtype_name or (x.dtype if x.dtype.kind == "f" else np.int64)
+    return np.asarray(np.sum(x, axis=dims, keepdims=keepdim, dtype=dtype))
+
+
 SUM = StructuralOp(
-    "sum", lambda dims, keepdim, all_dims: "SumBackward0" if all_dims else "SumBackward1",
+    "sum", lambda dims, keepdim, all_dims, dtype: "SumBackward0" if all_dims else "SumBackward1",
     api=_reduction_signature("sum"),
-    infer=lambda operands, dims, keepdim, all_dims: _sum_infer(operands, dims, keepdim),
-    forward=lambda x, dims, keepdim, all_dims: _sum_forward(x, dims, keepdim),
-    lower=lambda x, dims, keepdim, all_dims: reduce_sum(x, dims, keepdim),
+    infer=_sum_infer,
+    forward=_sum_forward,
+    lower=lambda x, dims, keepdim, all_dims, dtype_name: reduce_sum(_converted(x, dtype_name), dims, keepdim),
 )
 
 
-def _mean_infer(operands, dims, keepdim, all_dims):
+def _mean_infer(operands, dims, keepdim, all_dims, dtype_name):
     (x,) = operands
-    if not x.dtype.is_floating_point:
+    dtype = x.dtype if dtype_name is None else dtypes.as_dtype(dtype_name)
+    if not dtype.is_floating_point:
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating "
-                           f"point or complex dtype. Got: {_torch_type_name(x.dtype)}")
-    return _reduced_shape(x.shape, dims, keepdim), x.dtype
+                           f"point or complex dtype. Got: {_torch_type_name(dtype)}")
+    return _reduced_shape(x.shape, dims, keepdim), dtype
 
 
-def _mean_lower(x, dims, keepdim, all_dims):
+def _mean_forward(x, dims, keepdim, all_dims, dtype_name):
+    return np.asarray(np.mean(x, axis=dims, keepdims=keepdim, dtype=dtype_name or x.dtype))
+
+
+def _mean_lower(x, dims, keepdim, all_dims, dtype_name):
+    x = _converted(x, dtype_name)
     count = int(np.prod([x.shape[d] for d in dims]))
     total = reduce_sum(x, dims, keepdim)
     return elementwise(arg(0) / count if count else arg(0) * sp.nan, [total], x.dtype)
 
 
 MEAN = StructuralOp(
-    "mean", lambda dims, keepdim, all_dims: "MeanBackward0" if all_dims else "MeanBackward1",
+    "mean", lambda dims, keepdim, all_dims, dtype: "MeanBackward0" if all_dims else "MeanBackward1",
     api=_reduction_signature("mean"),
     infer=_mean_infer,
-    forward=lambda x, dims, keepdim, all_dims: np.asarray(np.mean(x, axis=dims, keepdims=keepdim)),
+    forward=_mean_forward,
     lower=_mean_lower,
 )
 

@@ -171,8 +171,11 @@ def _graph_gradients(tensors, grad_tensors, targets, retain_graph) -> list[Tenso
             results.append(None)
             continue
         dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
-        results.append(_recorded(value.astype(dtype.numpy, copy=False), dtype, op, found.operands, seed_tensors,
-                                 target))
+        value = value.astype(dtype.numpy, copy=False)
+        if found.differentiable or any(t is not None and t.requires_grad for t in seed_tensors):
+            results.append(_recorded(value, dtype, op, found.operands, seed_tensors, target))
+        else:
+            results.append(_make(value, dtype))
     return results
 
 
@@ -218,7 +221,7 @@ def _backward_create_graph(tensors, grad_tensors, retain_graph, inputs) -> None:
     else:
         targets = None
     roots, _ = _roots(tensors, grad_tensors)
-    plan_targets = targets or engine.leaf_targets([t._grad_fn for t in roots if t._grad_fn is not None])
+    plan_targets = targets or engine.default_targets([t._grad_fn for t in roots if t._grad_fn is not None])
     grads = _graph_gradients(tensors, grad_tensors, plan_targets, retain_graph)
     updates = [(_tensor_of(t), g) for t, g in zip(plan_targets, grads) if g is not None]
     for tensor, g in updates:

@@ -72,7 +72,7 @@ class _Plan:
                         slot = leaf_slots[edge] = len(slots)
                         slots.append(("leaf", value.shape, value.dtype.char))
                         values.append(value)
-                        names.append(_leaf_name(edge))
+                        names.append(_LeafName(edge, len(leaf_slots) - 1))
                     refs.append(slot)
             result = node.result
             accessors.append(("result", i))
@@ -108,8 +108,22 @@ class _Plan:
         self.leaf_of_slot = {slot: acc for acc, slot in leaf_slots.items()}
 
 
-def _leaf_name(accumulator: AccumulateGrad) -> str:
-    return getattr(accumulator.variable, "_name", None) or "leaf"
+class _LeafName(str):
+    """A leaf's default name ``t<k>``, remembering an explicit ``name=`` (which outranks variable names)."""
+
+    def __new__(cls, accumulator: AccumulateGrad, k: int):
+        explicit = getattr(accumulator.variable, "_name", None)
+        obj = super().__new__(cls, explicit or f"t{k}")
+        obj.explicit = explicit is not None
+        return obj
+
+
+def _slot_names(plan: _Plan, namer) -> list[str]:
+    """Readable parameter names: ``name=``, else the caller's variable name, else a default."""
+    if namer is None:
+        return [str(n) for n in plan.names]
+    return [str(n) if getattr(n, "explicit", False) else (namer(v) or str(n))
+            for v, n in zip(plan.values, plan.names)]
 
 
 def _topological_nodes(roots) -> tuple[list[Node], dict]:
@@ -179,10 +193,7 @@ def compiled_backward(plan: _Plan, namer=None) -> CompiledBackward:
     variable name); it is only consulted when compiling.
     """
     def build():
-        names = plan.names
-        if namer is not None:
-            names = [namer(v) or n for v, n in zip(plan.values, names)]
-        return build_backward(plan.key, names)
+        return build_backward(plan.key, _slot_names(plan, namer))
     return BACKWARD_CACHE.get_or_build(plan.key, build)
 
 
@@ -289,8 +300,11 @@ class DifferentiableGradients:
     ``("seed", root index, None)`` or ``("value", array or Python scalar, counter or None)``.
     """
 
-    def __init__(self, values, ops, operands):
+    def __init__(self, values, ops, operands, differentiable: bool):
         self.values, self.ops, self.operands = values, ops, operands
+        # PyTorch's rule: a gradient has a grad_fn when the backward read a saved
+        # value that requires grad (x**2 does; 3*x, whose derivative is the constant 3, does not)
+        self.differentiable = differentiable
 
 
 def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bool,
@@ -315,24 +329,32 @@ def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bo
     for _, reached in plan.targets:
         values.append(next(grads) if reached else None)
     return DifferentiableGradients(values, [next(op_list) if reached else None for _, reached in plan.targets],
-                                   operands)
+                                   operands, _reads_differentiable_values(plan.order))
+
+
+def _reads_differentiable_values(order: list[Node]) -> bool:
+    for node in order:
+        needs_grad = tuple(edge is not None for edge in node.edges)
+        for j in node.op.saved_operands(node.attrs, needs_grad):
+            if j == len(node.edges) or node.edges[j] is not None:
+                return True
+    return False
 
 
 def _graph_entry(plan: _Plan, namer):
-    names = plan.names if namer is None else [namer(v) or n for v, n in zip(plan.values, plan.names)]
-    compiled = build_backward(plan.key, names, reuse_saved=False)
+    compiled = build_backward(plan.key, _slot_names(plan, namer), reuse_saved=False)
     return compiled, [GradientOp(e, compiled.parameters) for e in compiled.expressions]
 
 
-def leaf_targets(roots: list[Node]) -> list:
-    """Every leaf that requires grad below ``roots``, in the order backward reports them."""
+def default_targets(roots: list[Node]) -> list:
+    """What ``backward`` fills: every leaf that requires grad below ``roots``, then every retain_grad node."""
     order, _ = _topological_nodes(roots)
     seen: dict = {}
     for node in order:
         for edge in node.edges:
             if edge is not None and type(edge) is not Node:
                 seen.setdefault(edge, None)
-    return list(seen)
+    return list(seen) + [node for node in order if node.retained is not None]
 
 
 def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str:

@@ -25,7 +25,7 @@ from ..symbolic.nodes import (
     TensorSymbol,
     topological_order,
 )
-from ..symbolic.numpy_printer import kernel_source
+from ..symbolic.numpy_printer import kernel_source, may_warn
 
 __all__ = ["generate_function", "compile_source", "python_name"]
 
@@ -63,6 +63,7 @@ class _Emitter:
         for p in params:
             self.names[p] = python_name(p.name, self.taken)
         self.lines: list[str] = []
+        self.may_warn = False  # a kernel can produce inf/nan warnings (PyTorch never warns)
 
     def emit(self, outputs: list[TensorExpr], output_names=None) -> list[str]:
         uses = _use_counts(outputs)
@@ -82,6 +83,7 @@ class _Emitter:
         return [self.names[o] for o in outputs]
 
     def _print_Elementwise(self, node: Elementwise) -> str:
+        self.may_warn = self.may_warn or may_warn(node.expr)
         source = kernel_source(node.expr, [self.names[x] for x in node.inputs])
         natural = [x.dtype for x in node.inputs if x.dtype is not None]
         if natural and np.result_type(*natural) != node.dtype:  # a dtype conversion (Tensor.to)
@@ -148,8 +150,12 @@ def generate_function(name: str, params: list[TensorSymbol], outputs: list[Tenso
     body = [f"def {name}({header}):"]
     if doc:
         body.append(f'    """{doc}"""')
-    body += [f"    {line}" for line in emitter.lines]
-    body.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    indent = "    "
+    if emitter.may_warn:  # silence inf/nan warnings, as PyTorch is silent
+        body.append('    with np.errstate(all="ignore"):')
+        indent = "        "
+    body += [f"{indent}{line}" for line in emitter.lines]
+    body.append(f"{indent}return ({', '.join(results)}{',' if len(results) == 1 else ''})")
     return "import numpy as np\n\n\n" + "\n".join(body) + "\n"
 
 

@@ -65,6 +65,8 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
         _backward_create_graph(tensors, grad_tensors, retain_graph, inputs)
         return
     tensors, seeds = _roots(tensors, grad_tensors)
+    if inputs is not None and not _as_list(inputs):
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
     owners = {} if inputs is None else {_target(t): t for t in _as_list(inputs)}  # non-leaf inputs get .grad too
     targets = None if inputs is None else list(owners)
     node_roots, node_seeds, results = [], [], []
@@ -166,17 +168,33 @@ def _graph_gradients(tensors, grad_tensors, targets, retain_graph) -> list[Tenso
     found = engine.run_backward_graph([t._grad_fn for t in roots], seeds, targets, bool(retain_graph),
                                       namer=_CallerNames(sys._getframe(2)))
     results = []
-    for target, value, op in zip(targets, found.values, found.ops):
+    for target, value, op, uses in zip(targets, found.values, found.ops, found.uses):
         if value is None:
             results.append(None)
             continue
         dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
         value = value.astype(dtype.numpy, copy=False)
-        if found.differentiable or any(t is not None and t.requires_grad for t in seed_tensors):
-            results.append(_recorded(value, dtype, op, found.operands, seed_tensors, target))
+        if _has_history(found, uses, seed_tensors):
+            results.append(_recorded(value, dtype, op, found.operands, seed_tensors))
         else:
             results.append(_make(value, dtype))
     return results
+
+
+def _has_history(found, uses, seed_tensors) -> bool:
+    """Whether a create_graph gradient gets a grad_fn, by PyTorch's rule as far as symbolic form allows.
+
+    It does when it reads a seed that requires grad, or when the backward read a
+    differentiable saved value and this gradient depends on a leaf (``x**2``: yes;
+    ``3*x``: no — its gradient is the constant 3).
+    """
+    for k in uses:
+        kind, payload, _ = found.operands[k]
+        if kind == "seed" and seed_tensors[payload] is not None and seed_tensors[payload].requires_grad:
+            return True
+        if kind == "leaf" and found.differentiable:
+            return True
+    return False
 
 
 def _seed_tensors(roots, grad_tensors) -> list:
@@ -187,7 +205,7 @@ def _seed_tensors(roots, grad_tensors) -> list:
     return [g if isinstance(g, Tensor) else None for g in grad_tensors]
 
 
-def _recorded(value, dtype, op, operands, seed_tensors, target) -> Tensor:
+def _recorded(value, dtype, op, operands, seed_tensors) -> Tensor:
     """A gradient tensor whose grad_fn reads the leaves, seeds and constants it depends on."""
     edges, values, counters = [], [], []
     for kind, payload, counter in operands:
@@ -200,12 +218,6 @@ def _recorded(value, dtype, op, operands, seed_tensors, target) -> Tensor:
             edges.append(_edge(tensor))
             values.append(tensor._data)
             counters.append(tensor._version_counter)
-    if all(e is None for e in edges) and type(target) is AccumulateGrad:
-        # a gradient that simplified to a constant still hangs off its input, as in PyTorch
-        # (GradientOp ignores the extra operand, so it differentiates to zero)
-        edges.append(target)
-        values.append(target.variable._data)
-        counters.append(target.variable._version_counter)
     result = _make(value, dtype)
     if any(e is not None for e in edges):
         result._grad_fn = Node(op, (), tuple(edges), tuple(values), tuple(counters), value, result._version_counter)
@@ -326,6 +338,8 @@ def _accumulate_all(results, owners=None) -> None:
     for tensor, g in prepared:
         if tensor._grad is None:
             tensor._grad = _make(g if g.flags.writeable else g.copy(), tensor.dtype)
+        elif tensor._grad_fn is not None:  # a non-leaf's .grad is replaced, not updated, as in PyTorch
+            tensor._grad = _make(tensor._grad._data + g, tensor.dtype)
         else:
             tensor._grad._data += g
             tensor._grad._version_counter.value += 1

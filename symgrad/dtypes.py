@@ -144,7 +144,7 @@ def scalar_dtype(value) -> DType:
     """
     if isinstance(value, _builtin_bool):
         return bool
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, float):
         return int64
     return _default_float
 

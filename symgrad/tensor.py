@@ -253,7 +253,9 @@ class Tensor:
         >>> symgrad.ones(2, requires_grad=True).to(symgrad.float64)
         tensor([1., 1.], dtype=symgrad.float64, grad_fn=<ToCopyBackward0>)
         """
-        dtype = dtypes.as_dtype(dtype)
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self  # the only device
+        dtype = dtypes.as_dtype(dtype.dtype if isinstance(dtype, Tensor) else dtype)
         return self if dtype is self._dtype else apply(ew.TO_COPY, (self,), (dtype.name,))
 
     def float(self) -> Tensor:
@@ -263,6 +265,19 @@ class Tensor:
     def double(self) -> Tensor:
         """Converted to float64."""
         return self.to(dtypes.float64)
+
+    def long(self) -> Tensor:
+        """Converted to int64."""
+        return self.to(dtypes.int64)
+
+    def bool(self) -> Tensor:
+        """Converted to bool."""
+        return self.to(dtypes.bool)
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self.item(), spec)  # f"{loss:.4f}" as with PyTorch
+        return format(repr(self), spec)
 
     def __repr__(self) -> str:
         dtype = self._dtype
@@ -392,6 +407,10 @@ class Tensor:
             raise RuntimeError(f"result type {_type_word(result._dtype)} can't be cast to the desired output "
                                f"type {_type_word(self._dtype)}")
         node = result._grad_fn
+        if node is not None and self._base is not None:
+            # the base would need the new history too (PyTorch's CopySlices)
+            raise NotImplementedError("symgrad does not support in-place operations on a view when the result "
+                                      "requires grad yet; use the out-of-place operation instead")
         if node is not None:
             _keep_original_operands(node, self._data)
         np.copyto(self._data, result._data, casting="unsafe")

@@ -17,6 +17,7 @@ import numpy as np
 from ..compiler.backward import CompiledBackward, build_backward
 from ..compiler.cache import CompileCache
 from ..compiler.codegen import compile_source
+from ..symbolic.nodes import topological_order
 from .gradient_op import GradientOp
 from .graph import AccumulateGrad, Node
 
@@ -77,7 +78,10 @@ class _Plan:
             result = node.result
             accessors.append(("result", i))
             entries.append((node.op.name, node.attrs, tuple(refs), result.dtype.char, len(slots)))
-            slots.append(("result", result.shape, result.dtype.char))
+            # a result overwritten by a later in-place op is no longer the value this node
+            # computed: the backward must recompute it instead of reading it
+            fresh = node.result_counter.value == node.result_version
+            slots.append(("result" if fresh else "stale", result.shape, result.dtype.char))
             values.append(result)
             names.append(node.op.name + "_result")
 
@@ -158,6 +162,11 @@ def _check_saved_values(order: list[Node]) -> None:
         result_changed = node.result_counter.value != node.result_version
         if not (node.freed or changed or result_changed):
             continue
+        if node.op.view and changed and node.edges[0] is not None:
+            # PyTorch regenerates such a view's history (AsStridedBackward0); symgrad cannot yet,
+            # and the old history would give a wrong gradient
+            raise NotImplementedError("symgrad cannot backpropagate through a view whose base was modified in "
+                                      "place after the view was taken; take the view after the in-place op")
         needs_grad = tuple(edge is not None for edge in node.edges)
         saved = node.op.saved_operands(node.attrs, needs_grad)
         if not saved:
@@ -209,6 +218,7 @@ class _FastEntry:
 
 _FAST: OrderedDict = OrderedDict()
 _FAST_MAXSIZE = 256
+BACKWARD_CACHE.on_clear.append(_FAST.clear)  # the fast path is a shortcut into the same cache
 
 
 def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: bool = False, namer=None):
@@ -300,8 +310,9 @@ class DifferentiableGradients:
     ``("seed", root index, None)`` or ``("value", array or Python scalar, counter or None)``.
     """
 
-    def __init__(self, values, ops, operands, differentiable: bool):
+    def __init__(self, values, ops, operands, differentiable: bool, uses):
         self.values, self.ops, self.operands = values, ops, operands
+        self.uses = uses  # per target: the indices of the operands its gradient reads
         # PyTorch's rule: a gradient has a grad_fn when the backward read a saved
         # value that requires grad (x**2 does; 3*x, whose derivative is the constant 3, does not)
         self.differentiable = differentiable
@@ -313,7 +324,7 @@ def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bo
     plan = _Plan(roots, seeds, targets)
     _check_saved_values(plan.order)
     entry = GRAPH_CACHE.get_or_build(plan.key, lambda: _graph_entry(plan, namer))
-    compiled, ops = entry
+    compiled, ops, uses = entry
     grads = iter(_call(compiled, [plan.values[s] for s in compiled.param_slots]))
     _finish(plan.order, retain_graph)
     operands = []
@@ -325,11 +336,13 @@ def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bo
             operands.append(("seed", where[0], None))
         else:  # a constant operand of node i: keep its version counter, so in-place changes are caught
             operands.append(("value", plan.values[slot], plan.order[where[0]].counters[where[1]]))
-    values, op_list = [], iter(ops)
+    values, per_target = [], iter(zip(ops, uses))
+    chosen = []
     for _, reached in plan.targets:
         values.append(next(grads) if reached else None)
-    return DifferentiableGradients(values, [next(op_list) if reached else None for _, reached in plan.targets],
-                                   operands, _reads_differentiable_values(plan.order))
+        chosen.append(next(per_target) if reached else (None, ()))
+    return DifferentiableGradients(values, [op for op, _ in chosen], operands,
+                                   _reads_differentiable_values(plan.order), [use for _, use in chosen])
 
 
 def _reads_differentiable_values(order: list[Node]) -> bool:
@@ -343,7 +356,11 @@ def _reads_differentiable_values(order: list[Node]) -> bool:
 
 def _graph_entry(plan: _Plan, namer):
     compiled = build_backward(plan.key, _slot_names(plan, namer), reuse_saved=False)
-    return compiled, [GradientOp(e, compiled.parameters) for e in compiled.expressions]
+    uses = []
+    for expression in compiled.expressions:
+        reached = set(topological_order([expression]))
+        uses.append(tuple(k for k, p in enumerate(compiled.parameters) if p in reached))
+    return compiled, [GradientOp(e, compiled.parameters) for e in compiled.expressions], uses
 
 
 def default_targets(roots: list[Node]) -> list:
@@ -358,8 +375,13 @@ def default_targets(roots: list[Node]) -> list:
 
 
 def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str:
-    """The generated source of the gradient function for this graph (compiling it if new)."""
-    return compiled_backward(_Plan(roots, seeds, targets), namer).source
+    """The generated source of the gradient function for this graph, named after the caller's variables.
+
+    Built afresh (not from the cache), because the cached function keeps the
+    names of whichever caller compiled it first; only the names can differ.
+    """
+    plan = _Plan(roots, seeds, targets)
+    return build_backward(plan.key, _slot_names(plan, namer)).source
 
 
 def last_compiled() -> CompiledBackward | None:

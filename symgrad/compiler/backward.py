@@ -11,7 +11,8 @@ Structure key: ``(nodes, slots, roots, targets)``
 
 * ``slots``: what the function may take as arguments, each
   ``(kind, shape, dtype)``; kind is ``leaf``, ``const``, ``scalar`` (a Python
-  number; dtype is its type), dtypes are NumPy type codes (``"f"``), ``result`` (a node's saved output) or
+  number; dtype is its type), dtypes are NumPy type codes (``"f"``), ``result`` (a node's saved output;
+  ``stale`` when a later in-place op overwrote it, so it is recomputed) or
   ``seed`` (an explicit ``gradient``);
 * ``nodes``: in topological order, ``(op name, attrs, refs, dtype, result slot)``
   where a ref ``r >= 0`` is a slot and ``r < 0`` is node ``~r``'s output;
@@ -71,7 +72,7 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     grads = gradients(outputs, seeds, wrt)
     grads = [fill(0, w.shape, w.dtype) if g is None else g for g, w in zip(grads, wrt)]
     if reuse_saved:
-        saved = {lowered[i]: symbols[node[4]] for i, node in enumerate(nodes)}
+        saved = {lowered[i]: symbols[node[4]] for i, node in enumerate(nodes) if slots[node[4]][0] == "result"}
         grads = replace_nodes(grads, saved)
     grads = optimize(grads)
     used = {n for n in topological_order(grads) if isinstance(n, TensorSymbol)}

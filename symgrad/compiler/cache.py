@@ -33,6 +33,7 @@ class CompileCache:
         self.maxsize = maxsize
         self.hits = 0
         self.misses = 0
+        self.on_clear: list = []  # callables run by clear() (caches layered on this one)
 
     def get_or_build(self, key, build):
         entry = self._entries.get(key)
@@ -54,6 +55,8 @@ class CompileCache:
         """Forget every entry and reset the counters."""
         self._entries.clear()
         self.hits = self.misses = 0
+        for hook in self.on_clear:
+            hook()
 
     def resize(self, maxsize: int) -> None:
         """Change the bound, evicting the least recently used entries if needed."""

@@ -105,7 +105,7 @@ TO_COPY = _ConversionOp("to_copy", lambda a, dtype_name: a, "ToCopyBackward0")
 
 
 def _check_int_power(operands, exponent):
-    if not operands[0].dtype.is_floating_point and float(exponent) < 0 and float(exponent).is_integer():
+    if not operands[0].dtype.is_floating_point and isinstance(exponent, int) and exponent < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
 
 

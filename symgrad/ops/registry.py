@@ -55,7 +55,7 @@ def promote(operands) -> dtypes.DType:
     common, scalar_category = None, -1
     for x in operands:
         if isinstance(x, _SCALARS):
-            category = 2 if type(x) is float else (0 if type(x) is bool else 1)
+            category = 2 if isinstance(x, float) else (0 if isinstance(x, bool) else 1)  # np.float64 is a float
             scalar_category = max(scalar_category, category)
         elif common is None:
             common = x.dtype

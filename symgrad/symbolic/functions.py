@@ -11,6 +11,13 @@ relu'(0) is 0.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE, PRECEDENCE_VALUES
+
+
+def _with_power(function: str, exp: str | None) -> str:
+    """LaTeX for ``f(x)`` or, inside a power, ``f(x)^{n}`` (SymPy passes the exponent in)."""
+    return function if exp is None else f"{function}^{{{exp}}}"
+
 
 __all__ = ["sigmoid", "softplus", "relu", "power", "STABLE_FUNCTIONS"]
 
@@ -48,8 +55,8 @@ class sigmoid(sp.Function):  # noqa: N801 - reads like the math
         minus_x = printer._print(-self.args[0])
         return f"{printer._module_format('numpy.exp')}(-{printer._module_format('numpy.logaddexp')}(0, {minus_x}))"
 
-    def _latex(self, printer):
-        return rf"\sigma\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer, exp=None):
+        return _with_power(rf"\sigma\left({printer._print(self.args[0])}\right)", exp)
 
     def _pretty(self, printer):
         return printer._print_Function(self, func_name="σ")
@@ -83,8 +90,8 @@ class softplus(sp.Function):  # noqa: N801
         x = printer._print(self.args[0])
         return f"{printer._module_format('numpy.logaddexp')}(0, {x})"
 
-    def _latex(self, printer):
-        return rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer, exp=None):
+        return _with_power(rf"\operatorname{{softplus}}\left({printer._print(self.args[0])}\right)", exp)
 
 
 class relu(sp.Function):  # noqa: N801
@@ -114,8 +121,8 @@ class relu(sp.Function):  # noqa: N801
     def _numpycode(self, printer):
         return f"{printer._module_format('numpy.maximum')}({printer._print(self.args[0])}, 0)"
 
-    def _latex(self, printer):
-        return rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)"
+    def _latex(self, printer, exp=None):
+        return _with_power(rf"\operatorname{{relu}}\left({printer._print(self.args[0])}\right)", exp)
 
 
 class power(sp.Function):  # noqa: N801
@@ -156,11 +163,15 @@ class power(sp.Function):  # noqa: N801
     def _sympystr(self, printer):
         return printer._print(sp.Pow(*self.args, evaluate=False))
 
-    def _latex(self, printer):
-        return printer._print(sp.Pow(*self.args, evaluate=False))
+    def _latex(self, printer, exp=None):
+        base = printer._print(sp.Pow(*self.args, evaluate=False))
+        return base if exp is None else rf"\left({base}\right)^{{{exp}}}"
 
     def _pretty(self, printer):
         return printer._print(sp.Pow(*self.args, evaluate=False))
 
+
+# printed as a**b, so printers must parenthesise it like a power: (x**e)**2, not x**e**2
+PRECEDENCE_VALUES["power"] = PRECEDENCE["Pow"]
 
 STABLE_FUNCTIONS = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu, "power": power}

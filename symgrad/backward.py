@@ -66,7 +66,7 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
         return
     tensors, seeds = _roots(tensors, grad_tensors)
     if inputs is not None and not _as_list(inputs):
-        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
     owners = {} if inputs is None else {_target(t): t for t in _as_list(inputs)}  # non-leaf inputs get .grad too
     targets = None if inputs is None else list(owners)
     node_roots, node_seeds, results = [], [], []

@@ -265,8 +265,10 @@ def _call(compiled: CompiledBackward, args) -> list[np.ndarray]:
     updated in place, which must never reach an input or another ``.grad``.
     """
     _last[:] = [compiled]
+    with np.errstate(all="ignore"):  # PyTorch never warns about inf/nan
+        outputs = compiled.fn(*args)
     grads, seen = [], set()
-    for g, copy in zip(compiled.fn(*args), compiled.copies):
+    for g, copy in zip(outputs, compiled.copies):
         g = np.array(g) if copy or id(g) in seen else np.asarray(g)
         seen.add(id(g))
         grads.append(g)

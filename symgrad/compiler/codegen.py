@@ -133,10 +133,12 @@ def _use_counts(outputs) -> dict[TensorExpr, int]:
 
 
 def generate_function(name: str, params: list[TensorSymbol], outputs: list[TensorExpr],
-                      *, doc: str = "", output_names: list[str] | None = None) -> str:
+                      *, doc: str = "", output_names: list[str] | None = None, quiet: bool = False) -> str:
     """Source of a stand-alone module defining ``name(*params)`` returning ``outputs`` as a tuple.
 
-    ``output_names`` name the variables holding the outputs (when computed here).
+    ``output_names`` name the variables holding the outputs (when computed here);
+    ``quiet`` runs the body under ``np.errstate(all="ignore")`` when a kernel
+    may warn (for stand-alone code; symgrad's own calls are silenced by the caller).
 
     >>> import sympy as sp
     >>> from symgrad.symbolic import TensorSymbol, elementwise, arg
@@ -151,7 +153,7 @@ def generate_function(name: str, params: list[TensorSymbol], outputs: list[Tenso
     if doc:
         body.append(f'    """{doc}"""')
     indent = "    "
-    if emitter.may_warn:  # silence inf/nan warnings, as PyTorch is silent
+    if quiet and emitter.may_warn:  # silence inf/nan warnings, as PyTorch is silent
         body.append('    with np.errstate(all="ignore"):')
         indent = "        "
     body += [f"{indent}{line}" for line in emitter.lines]

@@ -52,10 +52,12 @@ from .functional import (
     unsqueeze,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, check_gradients, gradcheck, gradgradcheck
 from .tensor import Size, Tensor
 
 autograd.backward = _backward
 autograd.grad = _grad
+autograd.gradcheck, autograd.gradgradcheck, autograd.GradcheckError = gradcheck, gradgradcheck, GradcheckError
 double, float, long = float64, float32, int64  # noqa: A001 - PyTorch's aliases
 random = _random_module
 
@@ -69,3 +71,4 @@ __all__ = [
     "reciprocal", "exp", "log", "sigmoid", "tanh", "relu", "matmul", "mm", "mv", "dot", "sum", "mean",
     "squeeze", "unsqueeze", "permute", "backward_source", "set_printoptions", "random",
 ]
+__all__ += ["gradcheck", "gradgradcheck", "check_gradients", "GradcheckError"]

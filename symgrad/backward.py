@@ -162,22 +162,28 @@ def _run(roots: list[Tensor], seeds, targets, retain_graph) -> list:
 def _graph_gradients(tensors, grad_tensors, targets, retain_graph) -> list[Tensor | None]:
     """Gradients recorded as graph nodes (``create_graph=True``)."""
     roots, seeds = _roots(tensors, grad_tensors)
-    if any(t._grad_fn is None for t in roots):
-        raise NotImplementedError("create_graph=True with an output that is itself a leaf is not supported")
     seed_tensors = _seed_tensors(roots, grad_tensors)
-    found = engine.run_backward_graph([t._grad_fn for t in roots], seeds, targets, bool(retain_graph),
-                                      namer=_CallerNames(sys._getframe(2)))
-    results = []
-    for target, value, op, uses in zip(targets, found.values, found.ops, found.uses):
-        if value is None:
-            results.append(None)
-            continue
-        dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
-        value = value.astype(dtype.numpy, copy=False)
-        if _has_history(found, uses, seed_tensors):
-            results.append(_recorded(value, dtype, op, found.operands, seed_tensors))
-        else:
-            results.append(_make(value, dtype))
+    graph_roots = [(t._grad_fn, s, st) for t, s, st in zip(roots, seeds, seed_tensors) if t._grad_fn is not None]
+    results: list[Tensor | None] = [None] * len(targets)
+    if graph_roots:
+        found = engine.run_backward_graph([r for r, _, _ in graph_roots], [s for _, s, _ in graph_roots], targets,
+                                          bool(retain_graph), namer=_CallerNames(sys._getframe(2)))
+        root_seeds = [st for _, _, st in graph_roots]
+        for k, (target, value, op, uses) in enumerate(zip(targets, found.values, found.ops, found.uses)):
+            if value is None:
+                continue
+            dtype = _tensor_of(target).dtype if type(target) is AccumulateGrad else from_numpy_dtype(value.dtype)
+            value = value.astype(dtype.numpy, copy=False)
+            if _has_history(found, uses, root_seeds):
+                results[k] = _recorded(value, dtype, op, found.operands, root_seeds)
+            else:
+                results[k] = _make(value, dtype)
+    for t, seed_tensor in zip(roots, seed_tensors):
+        if t._grad_fn is None and t._accumulator in targets:
+            # an output that is an input: its gradient is the seed itself (differentiable if the seed is)
+            k = targets.index(t._accumulator)
+            own = seed_tensor if seed_tensor is not None else _make(np.ones_like(t._data), t.dtype)
+            results[k] = own if results[k] is None else results[k] + own
     return results
 
 

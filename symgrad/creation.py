@@ -14,6 +14,7 @@ import numpy as np
 
 from . import dtypes
 from . import random as _random
+from .autograd.graph import name_value
 from .tensor import Tensor, _make
 
 __all__ = ["tensor", "as_tensor", "from_numpy", "ones", "zeros", "randn", "rand", "ones_like",
@@ -29,6 +30,7 @@ def _finish(array: np.ndarray, dtype: dtypes.DType, requires_grad: bool, device,
     t._requires_grad = bool(requires_grad)
     if name is not None:
         t._name = str(name)
+        name_value(array, t._name)  # constants reach the graph as arrays: keep their name too
     return t
 
 

@@ -268,7 +268,7 @@ class _Checker:
         if isinstance(value, ast.Constant) and isinstance(value.value, bool):
             return
         if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            if not re.fullmatch(r"[a-z_]{1,20}", value.value):
+            if not re.fullmatch(r"[a-z][a-z_]{0,19}", value.value):
                 _refuse(f"string argument {value.value[:20]!r} is not allowed", value)
             return
         self._argument(value)

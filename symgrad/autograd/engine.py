@@ -19,7 +19,7 @@ from ..compiler.cache import CompileCache
 from ..compiler.codegen import compile_source
 from ..symbolic.nodes import topological_order
 from .gradient_op import GradientOp
-from .graph import AccumulateGrad, Node
+from .graph import AccumulateGrad, Node, value_name
 
 __all__ = ["BACKWARD_CACHE", "run_backward", "compiled_backward", "last_compiled"]
 
@@ -58,7 +58,7 @@ class _Plan:
                     refs.append(len(slots))
                     if type(value) is np.ndarray:
                         slots.append(("const", value.shape, value.dtype.char))
-                        names.append("input")
+                        names.append(_Name(value_name(value), "input"))
                     else:
                         slots.append(("scalar", (), type(value)))
                         names.append("scalar")
@@ -73,7 +73,7 @@ class _Plan:
                         slot = leaf_slots[edge] = len(slots)
                         slots.append(("leaf", value.shape, value.dtype.char))
                         values.append(value)
-                        names.append(_LeafName(edge, len(leaf_slots) - 1))
+                        names.append(_Name(getattr(edge.variable, "_name", None), f"t{len(leaf_slots) - 1}"))
                     refs.append(slot)
             result = node.result
             accessors.append(("result", i))
@@ -112,12 +112,11 @@ class _Plan:
         self.leaf_of_slot = {slot: acc for acc, slot in leaf_slots.items()}
 
 
-class _LeafName(str):
-    """A leaf's default name ``t<k>``, remembering an explicit ``name=`` (which outranks variable names)."""
+class _Name(str):
+    """A slot's name: the ``name=`` given to its tensor (which outranks variable names), or a default."""
 
-    def __new__(cls, accumulator: AccumulateGrad, k: int):
-        explicit = getattr(accumulator.variable, "_name", None)
-        obj = super().__new__(cls, explicit or f"t{k}")
+    def __new__(cls, explicit: str | None, default: str):
+        obj = super().__new__(cls, explicit or default)
         obj.explicit = explicit is not None
         return obj
 

@@ -9,11 +9,12 @@ has not been compiled before.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["Node", "AccumulateGrad", "VersionCounter", "structure_id"]
+__all__ = ["Node", "AccumulateGrad", "VersionCounter", "structure_id", "name_value", "value_name"]
 
 
 class _StructureIds:
@@ -41,6 +42,22 @@ class _StructureIds:
 
 
 structure_id = _StructureIds()
+
+# names given with `name=` to tensors that do not require grad, by their array:
+# graph nodes hold arrays, not tensors, and generated code should use the name
+_NAMED_VALUES: dict[int, tuple] = {}
+
+
+def name_value(array: np.ndarray, name: str) -> None:
+    """Remember ``name`` for ``array`` (as long as the array lives)."""
+    key = id(array)
+    _NAMED_VALUES[key] = (weakref.ref(array, lambda _, key=key: _NAMED_VALUES.pop(key, None)), name)
+
+
+def value_name(value) -> str | None:
+    """The name given to this array with ``name=``, if any."""
+    entry = _NAMED_VALUES.get(id(value))
+    return entry[1] if entry is not None and entry[0]() is value else None
 
 
 class VersionCounter:

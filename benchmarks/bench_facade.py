@@ -77,65 +77,53 @@ class System:
 # --------------------------------------------------------------------------- the three systems
 
 
+def tutorial_step(lib, x, y, w, b):
+    """``step`` (forward, backward, zeroing grads) and ``result`` of the tutorial model, for either library.
+
+    symgrad and PyTorch share the API, so one definition serves both.
+    """
+    F = lib.nn.functional  # noqa: N806 - the usual alias
+
+    def forward_backward():
+        z = lib.matmul(x, w) + b
+        loss = F.binary_cross_entropy_with_logits(z, y)
+        loss.backward()
+        return loss
+
+    def step():
+        forward_backward()
+        w.grad = None
+        b.grad = None
+
+    def result():
+        loss = forward_backward()
+        out = (loss.detach().numpy().copy(), w.grad.numpy().copy(), b.grad.numpy().copy())
+        w.grad = None
+        b.grad = None
+        return out
+
+    return step, result
+
+
 def symgrad_system(gen_seed: int) -> tuple[System, np.ndarray, np.ndarray]:
     """The model in symgrad, written exactly as the tutorial writes it; returns its w, b values too."""
     import symgrad
 
     gen = symgrad.random.Generator(gen_seed)
-    F = symgrad.nn.functional  # noqa: N806 - the usual alias
     x = symgrad.ones(5)
     y = symgrad.zeros(3)
     w = symgrad.randn(5, 3, requires_grad=True, generator=gen)
     b = symgrad.randn(3, requires_grad=True, generator=gen)
-
-    def forward_backward():
-        z = symgrad.matmul(x, w) + b
-        loss = F.binary_cross_entropy_with_logits(z, y)
-        loss.backward()
-        return loss
-
-    def step():
-        forward_backward()
-        w.grad = None
-        b.grad = None
-
-    def result():
-        loss = forward_backward()
-        out = (loss.detach().numpy().copy(), w.grad.numpy().copy(), b.grad.numpy().copy())
-        w.grad = None
-        b.grad = None
-        return out
-
+    step, result = tutorial_step(symgrad, x, y, w, b)
     return System("symgrad", step, result), w.detach().numpy().copy(), b.detach().numpy().copy()
 
 
 def torch_systems(torch, w0: np.ndarray, b0: np.ndarray) -> list[System]:
     """PyTorch eager with its default thread count (main number) and with one thread (secondary)."""
-    F = torch.nn.functional  # noqa: N806
-    x = torch.ones(5)
-    y = torch.zeros(3)
     w = torch.tensor(w0, requires_grad=True)
     b = torch.tensor(b0, requires_grad=True)
     default_threads = torch.get_num_threads()
-
-    def forward_backward():
-        z = torch.matmul(x, w) + b
-        loss = F.binary_cross_entropy_with_logits(z, y)
-        loss.backward()
-        return loss
-
-    def step():
-        forward_backward()
-        w.grad = None
-        b.grad = None
-
-    def result():
-        loss = forward_backward()
-        out = (loss.detach().numpy().copy(), w.grad.numpy().copy(), b.grad.numpy().copy())
-        w.grad = None
-        b.grad = None
-        return out
-
+    step, result = tutorial_step(torch, torch.ones(5), torch.zeros(3), w, b)
     main = System(f"torch eager ({default_threads} threads, default)", step, result,
                   enter=lambda: torch.set_num_threads(default_threads))
     systems = [main]

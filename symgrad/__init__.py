@@ -8,7 +8,7 @@
 tensor([2., 4.])
 """
 
-from . import autograd, nn
+from . import autograd, linalg, nn
 from . import random as _random_module
 from ._tensor_str import set_printoptions
 from .backward import backward as _backward
@@ -28,28 +28,91 @@ from .creation import (
 )
 from .dtypes import bool, float32, float64, get_default_dtype, int64, set_default_dtype  # noqa: A004
 from .functional import (
+    abs,  # noqa: A004
+    absolute,
+    acos,
     add,
+    addmm,
+    amax,
+    amin,
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    asin,
+    atan,
+    atan2,
+    broadcast_to,
+    clamp,
+    clip,
+    clone,
+    cos,
+    cosh,
     div,
+    divide,
     dot,
+    eq,
+    erf,
     exp,
+    expm1,
+    flatten,
+    ge,
+    greater,
+    greater_equal,
+    gt,
+    le,
+    lerp,
+    less,
+    less_equal,
     log,
+    log1p,
+    log2,
+    log10,
+    log_softmax,
+    logsumexp,
+    lt,
     matmul,
+    max,  # noqa: A004
+    maximum,
     mean,
+    min,  # noqa: A004
+    minimum,
     mm,
     mul,
     mv,
+    ne,
     neg,
     negative,
+    norm,
+    not_equal,
+    outer,
     permute,
     pow,  # noqa: A004
+    prod,
     reciprocal,
     relu,
+    reshape,
+    rsqrt,
     sigmoid,
+    sign,
+    sin,
+    sinh,
+    softmax,
+    sqrt,
+    square,
     squeeze,
+    std,
     sub,
     sum,  # noqa: A004
+    swapaxes,
+    swapdims,
+    t,
+    tan,
     tanh,
+    transpose,
     unsqueeze,
+    var,
+    where,
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, check_gradients, gradcheck, gradgradcheck
@@ -72,3 +135,10 @@ __all__ = [
     "squeeze", "unsqueeze", "permute", "backward_source", "set_printoptions", "random",
 ]
 __all__ += ["gradcheck", "gradgradcheck", "check_gradients", "GradcheckError"]
+__all__ += ["linalg", "addmm", "amax", "amin", "broadcast_to", "clone", "flatten", "log_softmax", "logsumexp",
+            "max", "min", "norm", "outer", "prod", "reshape", "softmax", "std", "swapaxes", "swapdims", "t",
+            "transpose", "var"]
+__all__ += ["abs", "absolute", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2", "clamp",
+            "clip", "cos", "cosh", "divide", "eq", "erf", "expm1", "ge", "greater", "greater_equal", "gt", "le", "lerp",
+            "less", "less_equal", "log1p", "log2", "log10", "lt", "maximum", "minimum", "ne", "not_equal", "rsqrt",
+            "sign", "sin", "sinh", "sqrt", "square", "tan", "where"]

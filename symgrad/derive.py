@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .symbolic.functions import Select
 from .symbolic.nodes import (
     BroadcastTo,
     Elementwise,
@@ -116,7 +117,10 @@ def _elementwise_vjp(node: Elementwise, g, depends):
         d = local_derivative(node.expr, i, n)
         if d == 0:
             continue
-        yield x, elementwise(arg(n + 1) * d, operands, node.dtype if x.dtype is None else x.dtype)
+        contribution = arg(n + 1) * d
+        if d.has(Select):  # a mask selects the gradient, as PyTorch's where(mask, grad, 0): inf there gives 0
+            contribution = sp.piecewise_fold(contribution)
+        yield x, elementwise(contribution, operands, node.dtype if x.dtype is None else x.dtype)
 
 
 def _matmul_vjp(node: MatMul, g, depends):

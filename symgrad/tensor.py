@@ -339,6 +339,29 @@ class Tensor:
     def __rpow__(self, base):
         return _as_operand(base).pow(self) if not isinstance(base, _SCALARS) else apply(ew.RPOW, (self, base))
 
+    # ---------------------------------------------------------- comparisons
+    # bool tensors (never differentiable); `t == None` is False, as in PyTorch
+
+    def __eq__(self, other):
+        return _compare(ew.EQ, self, other)
+
+    def __ne__(self, other):
+        return _compare(ew.NE, self, other)
+
+    def __lt__(self, other):
+        return _compare(ew.LT, self, other)
+
+    def __le__(self, other):
+        return _compare(ew.LE, self, other)
+
+    def __gt__(self, other):
+        return _compare(ew.GT, self, other)
+
+    def __ge__(self, other):
+        return _compare(ew.GE, self, other)
+
+    __hash__ = object.__hash__  # by identity, as PyTorch's (defining __eq__ would remove it)
+
     # -------------------------------------------------------------- in-place
 
     def add_(self, other, *, alpha=1) -> Tensor:
@@ -474,6 +497,13 @@ def _as_operand(x):
         return _make(array, dtypes.from_numpy_dtype(array.dtype))
     dtype = dtypes.get_default_dtype() if array.dtype.kind == "f" else dtypes.from_numpy_dtype(array.dtype)
     return _make(array.astype(dtype.numpy), dtype)
+
+
+def _compare(op: Op, a, b):
+    """A comparison operator: NotImplemented for what is not tensor-like (so ``t == None`` is False)."""
+    if not isinstance(b, Tensor | bool | int | float | np.generic | np.ndarray | list | tuple):
+        return NotImplemented
+    return apply(op, (a, _as_operand(b)))
 
 
 def _binary(op: Op, a, b, alpha=1) -> Tensor:

@@ -34,7 +34,7 @@ ORDER: list[set[str]] = [
     {"compiler"},
     {"autograd"},
     {"tensor"},
-    {"backward", "functional", "creation", "nn", "gradcheck"},
+    {"backward", "functional", "creation", "nn", "gradcheck", "linalg"},
     {"formula", "viz"},  # human-facing formulas and graph pictures, read off the recorded graph
     {"__init__"},  # the public package: `import symgrad`, `from symgrad import x`
     {"tutorial", "expr"},

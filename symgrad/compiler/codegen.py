@@ -25,6 +25,7 @@ from ..symbolic.nodes import (
     TensorSymbol,
     topological_order,
 )
+from ..symbolic.numpy_helpers import HELPERS, helper_source, helpers_called
 from ..symbolic.numpy_printer import kernel_source, may_warn
 
 __all__ = ["generate_function", "compile_source", "python_name"]
@@ -51,7 +52,7 @@ def python_name(text: str, taken: set[str]) -> str:
     return name
 
 
-_RESERVED = set(__import__("keyword").kwlist) | {"np", "numpy", "None", "True", "False"}
+_RESERVED = set(__import__("keyword").kwlist) | {"np", "numpy", "None", "True", "False"} | set(HELPERS)
 
 
 class _Emitter:
@@ -158,7 +159,9 @@ def generate_function(name: str, params: list[TensorSymbol], outputs: list[Tenso
         indent = "        "
     body += [f"{indent}{line}" for line in emitter.lines]
     body.append(f"{indent}return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-    return "import numpy as np\n\n\n" + "\n".join(body) + "\n"
+    # NumPy functions NumPy lacks (erf) are defined in the module itself: it still imports NumPy only
+    helpers = "".join(helper_source(h) + "\n\n" for h in helpers_called("\n".join(body)))
+    return "import numpy as np\n\n\n" + helpers + "\n".join(body) + "\n"
 
 
 def compile_source(source: str, name: str):

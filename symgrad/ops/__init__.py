@@ -1,6 +1,7 @@
 """The op table: every op declared once (see :mod:`symgrad.ops.registry`)."""
 
-from . import elementwise, losses, structural
+from . import activations, elementwise, linalg, losses, reductions, shape, structural
 from .registry import REGISTRY, ElementwiseOp, Op, StructuralOp
 
-__all__ = ["REGISTRY", "ElementwiseOp", "Op", "StructuralOp", "elementwise", "losses", "structural"]
+__all__ = ["REGISTRY", "ElementwiseOp", "Op", "StructuralOp", "elementwise", "losses", "structural",
+           "linalg", "reductions", "shape", "activations"]

@@ -114,14 +114,23 @@ class Api:
     ``signature(*args, **kwargs) -> (operands, attrs)`` takes exactly PyTorch's
     parameters, and its docstring is the public one.  The facade generates
     ``symgrad.<f>`` for each name in ``functions``, ``Tensor.<m>`` for each in
-    ``methods`` (``self`` as the first parameter) and
-    ``symgrad.nn.functional.<n>`` for each in ``nn``.
+    ``methods`` (``self`` as the first parameter),
+    ``symgrad.nn.functional.<n>`` for each in ``nn`` and ``symgrad.linalg.<l>``
+    for each in ``linalg``.
+
+    The signature may return ``(operands, attrs, op)`` to apply a sibling
+    record instead (``clamp`` with tensor bounds is ``ClampBackward0``, with
+    numbers ``ClampBackward1``).  ``method_signature``
+    replaces ``signature`` for the methods when PyTorch's method takes other
+    parameters (``Tensor.where(condition, other)`` vs ``where(condition, input, other)``).
     """
 
-    signature: Callable[..., tuple[tuple, tuple]]
+    signature: Callable[..., tuple]
     functions: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     nn: tuple[str, ...] = ()
+    linalg: tuple[str, ...] = ()
+    method_signature: Callable[..., tuple] | None = None
 
 
 class Op:

@@ -17,6 +17,7 @@ from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .nodes import arg
+from .numpy_helpers import HELPERS, helpers_called
 
 __all__ = ["NumpyKernelPrinter", "kernel_source", "kernel_function", "may_warn", "quiet"]
 
@@ -79,6 +80,10 @@ class NumpyKernelPrinter(NumPyPrinter):
         if exp.is_Integer:
             return f"{self.parenthesize(base, PRECEDENCE['Pow'])}**{int(exp)}"
         return super()._print_Pow(expr, rational=rational)
+
+    def _print_ComplexInfinity(self, expr):
+        # x/0 in a branch (SymPy's zoo): the real limit is an infinity, as NumPy gives for 1/0
+        return "np.inf"
 
     def _print_Heaviside(self, expr):
         # the second argument is the value at 0 (PyTorch's kinks pick it)
@@ -182,6 +187,6 @@ def kernel_function(expr: sp.Expr, n: int):
     """
     names = [f"a{i}" for i in range(n)]
     source = f"def kernel({', '.join(names)}):\n    return {kernel_source(expr, names)}\n"
-    namespace = {"np": np}
+    namespace = {"np": np, **{name: HELPERS[name] for name in helpers_called(source)}}
     exec(compile(source, f"<symgrad kernel {expr}>", "exec"), namespace)  # noqa: S102 - our own printed source
     return quiet(namespace["kernel"]) if may_warn(expr) else namespace["kernel"]

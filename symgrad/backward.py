@@ -240,6 +240,8 @@ def _backward_create_graph(tensors, grad_tensors, retain_graph, inputs) -> None:
         targets = None
     roots, _ = _roots(tensors, grad_tensors)
     plan_targets = targets or engine.default_targets([t._grad_fn for t in roots if t._grad_fn is not None])
+    if targets is None:  # outputs that are leaves receive their seed
+        plan_targets += [_accumulator(t) for t in roots if t._grad_fn is None and _accumulator(t) not in plan_targets]
     grads = _graph_gradients(tensors, grad_tensors, plan_targets, retain_graph)
     updates = [(_tensor_of(t), g) for t, g in zip(plan_targets, grads) if g is not None]
     for tensor, g in updates:

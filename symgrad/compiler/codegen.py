@@ -23,6 +23,7 @@ from ..symbolic.nodes import (
     Sum,
     TensorExpr,
     TensorSymbol,
+    broadcast_shapes,
     topological_order,
 )
 from ..symbolic.numpy_helpers import HELPERS, helper_source, helpers_called
@@ -88,7 +89,10 @@ class _Emitter:
         source = kernel_source(node.expr, [self.names[x] for x in node.inputs])
         natural = [x.dtype for x in node.inputs if x.dtype is not None]
         if natural and np.result_type(*natural) != node.dtype:  # a dtype conversion (Tensor.to)
-            return f"np.asarray({source}, dtype=np.{node.dtype.name})"
+            source = f"np.asarray({source}, dtype=np.{node.dtype.name})"
+        if broadcast_shapes(*(x.shape for x in node.inputs)) != node.shape:
+            # the formula no longer reads the operand that carried the shape (x/x is 1)
+            source = f"np.broadcast_to({source}, {node.shape})"
         return source
 
     def _print_MatMul(self, node: MatMul) -> str:

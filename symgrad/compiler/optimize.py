@@ -27,6 +27,7 @@ from ..symbolic.nodes import (
     TensorExpr,
     arg,
     broadcast_shapes,
+    broadcast_to,
     elementwise,
     topological_order,
 )
@@ -100,7 +101,9 @@ def _fused(node: Elementwise, inputs, uses) -> TensorExpr:
             mapping[arg(i)] = arg(len(operands))
             operands.append(x)
     operands = _drop_implicit_broadcasts(operands, node.shape)
-    return elementwise(node.expr.xreplace(mapping), operands, node.dtype)
+    fused = elementwise(node.expr.xreplace(mapping), operands, node.dtype)
+    # inlining can cancel the only operand that carried the shape (exp(x)/exp(x) is 1)
+    return fused if fused.shape == node.shape else broadcast_to(fused, node.shape)
 
 
 def _drop_implicit_broadcasts(operands, shape):

@@ -142,3 +142,9 @@ __all__ += ["abs", "absolute", "acos", "arccos", "arcsin", "arctan", "arctan2", 
             "clip", "cos", "cosh", "divide", "eq", "erf", "expm1", "ge", "greater", "greater_equal", "gt", "le", "lerp",
             "less", "less_equal", "log1p", "log2", "log10", "lt", "maximum", "minimum", "ne", "not_equal", "rsqrt",
             "sign", "sin", "sinh", "sqrt", "square", "tan", "where"]
+
+# Formulas and graph pictures (issue 4): symgrad.formula(t), symgrad.grad_formula(out, wrt), symgrad.viz.draw(t)
+from . import viz  # noqa: E402
+from .formula import Formula, formula, grad_formula  # noqa: E402
+
+__all__ += ["formula", "grad_formula", "Formula", "viz"]

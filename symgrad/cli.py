@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -176,15 +177,22 @@ def _chain_lines(node, names: dict, prefix: str = "", last: bool = True, top: bo
 
 
 def _demo_formulas(loss, leaves) -> None:
-    # ---- FORMULAS SECTION (issue 4) ------------------------------------------------------
-    # The readable derivative formulas of the tutorial (`symgrad.grad_formula`) belong here,
-    # between the grad_fn chain and the gradients.  Until that feature lands, nothing prints.
-    if not hasattr(symgrad, "grad_formula"):
-        return
+    """The tutorial's forward and derivative formulas, and a picture of its graph."""
     _heading("Derivative formulas")
-    for _, leaf in leaves:
-        print(symgrad.grad_formula(loss, leaf))
-    # ---- END OF FORMULAS SECTION -------------------------------------------------------------
+    # the tutorial's model again, so that its variable names are visible here
+    symgrad.manual_seed(0)
+    x, y = symgrad.ones(5), symgrad.zeros(3)
+    w, b = symgrad.randn(5, 3, requires_grad=True), symgrad.randn(3, requires_grad=True)
+    z = symgrad.matmul(x, w) + b
+    loss = symgrad.nn.functional.binary_cross_entropy_with_logits(z, y)
+    print(symgrad.formula(loss))
+    for g in symgrad.grad_formula(loss, [w, b]):
+        print(str(g).splitlines()[0])
+    try:
+        picture = os.path.join(tempfile.gettempdir(), "symgrad-tutorial.png")  # not into the user's directory
+        print("graph picture:", symgrad.viz.draw(loss, formulas=True).render(picture))
+    except symgrad.viz.GraphvizNotFoundError as error:
+        print("graph picture: not rendered:", error)
 
 
 def _tutorial_check(leaves) -> object:
@@ -337,7 +345,7 @@ def _derivative_text(value, wrt_tensors: list, latex: bool) -> dict:
         return {"kind": "constant", "text": "the expression does not depend on the variables: every derivative is 0"}
     if _FORMULAS is None:
         return {"kind": "generated code", "text": symgrad.backward_source(value)}
-    formulas = [_FORMULAS(value, t) for t in wrt_tensors]
+    formulas = [_FORMULAS(value, t, names={"f": value}) for t in wrt_tensors]
     out = {"kind": "formulas", "text": "\n".join(str(f) for f in formulas)}
     if latex:
         out["latex"] = "\n".join(f.latex() for f in formulas)

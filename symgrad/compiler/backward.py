@@ -33,7 +33,7 @@ from ..symbolic.nodes import BroadcastTo, Permute, Reshape, TensorSymbol, fill, 
 from .codegen import compile_source, generate_function, python_name
 from .optimize import optimize
 
-__all__ = ["CompiledBackward", "build_backward"]
+__all__ = ["CompiledBackward", "build_backward", "lower_nodes"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,7 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     taken: set[str] = set()
     symbols = [_slot_symbol(slot, python_name(names[i] if names else f"{slot[0]}{i}", taken))
                for i, slot in enumerate(slots)]
-    lowered = []
-    for op_name, attrs, refs, dtype, _ in nodes:
-        inputs = [lowered[~r] if r < 0 else symbols[r] for r in refs]
-        lowered.append(REGISTRY[op_name].lower(inputs, attrs, dtypes.from_numpy_dtype(np.dtype(dtype))))
+    lowered = lower_nodes(nodes, symbols)
     outputs = [lowered[i] for i, _ in roots]
     seeds = [symbols[s] if s >= 0 else fill(1, out.shape, out.dtype) for (_, s), out in zip(roots, outputs)]
     wrt = [lowered[~t] if t < 0 else symbols[t] for t in targets]
@@ -83,6 +80,19 @@ def build_backward(key, names: list[str] | None = None, *, reuse_saved: bool = T
     return CompiledBackward(compile_source(source, "backward"), source,
                             tuple(symbols.index(p) for p in params), tuple(_may_alias(g) for g in grads),
                             tuple(grads), tuple(params))
+
+
+def lower_nodes(nodes, inputs) -> list:
+    """The recorded nodes of a structure key as tensor-level SymPy nodes.
+
+    ``inputs[r]`` stands for slot ``r``; a ref ``r < 0`` is node ``~r``'s output.
+    The formulas (:mod:`symgrad.formula`) lower with the same function.
+    """
+    lowered: list = []
+    for op_name, attrs, refs, dtype, _ in nodes:
+        operands = [lowered[~r] if r < 0 else inputs[r] for r in refs]
+        lowered.append(REGISTRY[op_name].lower(operands, attrs, dtypes.from_numpy_dtype(np.dtype(dtype))))
+    return lowered
 
 
 def _may_alias(node) -> bool:

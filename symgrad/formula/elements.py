@@ -1,0 +1,128 @@
+"""Element-by-element expansion: a tensor graph evaluated over arrays of SymPy symbols.
+
+For small tensors, ``elementwise=True`` writes a formula as scalar
+expressions in the elements (``w[0,1]``, ``b[2]`` …).  The tensor-level graph
+is evaluated by NumPy over ``object`` arrays whose entries are SymPy
+expressions, so a derivative expanded this way is the *tensor-level*
+derivation evaluated element by element — which the tests compare with
+``sympy.diff`` of the expanded forward formula (brute force against the
+reverse-mode derivation).
+
+>>> from symgrad.symbolic import TensorSymbol, matmul
+>>> a = TensorSymbol("a", (1, 2), "float64"); b = TensorSymbol("b", (2, 1), "float64")
+>>> arrays = {a: element_symbols("a", (1, 2)), b: element_symbols("b", (2, 1))}
+>>> evaluate(matmul(a, b), arrays)[0, 0]
+a[0,0]*b[0,0] + a[0,1]*b[1,0]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..symbolic.nodes import (
+    BroadcastTo,
+    Elementwise,
+    Fill,
+    MatMul,
+    Permute,
+    Reshape,
+    Sum,
+    TensorExpr,
+    arg,
+    topological_order,
+)
+from .display import tidy
+from .printing import latex_name
+
+__all__ = ["element_symbols", "element_latex_names", "evaluate", "as_sympy"]
+
+
+def element_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An object array of real symbols ``name[i,j]`` (a 0-d tensor is the symbol ``name``).
+
+    >>> element_symbols("b", (2,)).tolist()
+    [b[0], b[1]]
+    """
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        label = f"{name}[{','.join(map(str, index))}]" if shape else name
+        out[index] = sp.Symbol(label, real=True)
+    return out
+
+
+def element_latex_names(name: str, shape: tuple[int, ...]) -> dict[sp.Symbol, str]:
+    """LaTeX for each element symbol: ``w_{0,1}``.
+
+    >>> element_latex_names("w", (1, 2))
+    {w[0,0]: 'w_{0,0}', w[0,1]: 'w_{0,1}'}
+    """
+    base = latex_name(name)
+    if "_" in base and not base.startswith(r"\mathrm"):
+        base = f"{{{base}}}"  # w_{1} then indices: {w_{1}}_{0}
+    return {s: (f"{base}_{{{','.join(map(str, i))}}}" if shape else base)
+            for i, s in zip(np.ndindex(*shape), element_symbols(name, shape).flat)}
+
+
+def _apply_kernel(node: Elementwise, inputs: list[np.ndarray]) -> np.ndarray:
+    symbols = [arg(i) for i in range(len(inputs))]
+    broadcast = np.broadcast_arrays(*inputs)
+    out = np.empty(node.shape, dtype=object)
+    for index in np.ndindex(*node.shape):
+        out[index] = node.expr.xreplace(dict(zip(symbols, (b[index] for b in broadcast))))
+    return out
+
+
+def _object(value) -> np.ndarray:
+    out = np.empty((), dtype=object)
+    out[()] = value
+    return out if not isinstance(value, np.ndarray) else value
+
+
+def evaluate(node: TensorExpr, arrays: dict) -> np.ndarray:
+    """The value of ``node`` with each input symbol bound to an object array (memoised over the DAG)."""
+    values: dict[TensorExpr, np.ndarray] = dict(arrays)
+    for n in topological_order([node]):
+        if n in values:
+            continue
+        inputs = [values[x] for x in n.inputs]
+        if isinstance(n, Elementwise):
+            out = _apply_kernel(n, inputs)
+        elif isinstance(n, MatMul):
+            out = np.dot(*inputs)
+        elif isinstance(n, Sum):
+            out = np.sum(inputs[0], axis=n.axes, keepdims=n.keepdim)
+        elif isinstance(n, Reshape):
+            out = np.reshape(inputs[0], n.shape)
+        elif isinstance(n, BroadcastTo):
+            out = np.broadcast_to(inputs[0], n.shape)
+        elif isinstance(n, Permute):
+            out = np.transpose(inputs[0], n.attr)
+        elif isinstance(n, Fill):
+            out = np.full(n.shape, n.value, dtype=object)
+        else:
+            raise TypeError(f"cannot expand {type(n).__name__} element by element")
+        values[n] = _object(out)
+    return values[node]
+
+
+def as_sympy(array: np.ndarray, simplify: bool = True):
+    """An object array as SymPy: a scalar, a ``Matrix`` (1-D and 2-D) or an ``Array``.
+
+    >>> import numpy as np
+    >>> as_sympy(element_symbols("b", (2,)))
+    Matrix([
+    [b[0]],
+    [b[1]]])
+    """
+    array = np.asarray(array, dtype=object)
+    tidied = np.empty(array.shape, dtype=object)
+    for index in np.ndindex(*array.shape):
+        element = sp.sympify(array[index])
+        tidied[index] = tidy(element, thorough=False) if simplify else element
+    array = tidied
+    if array.ndim == 0:
+        return sp.sympify(array[()])
+    if array.ndim <= 2:
+        return sp.ImmutableMatrix(array.reshape(array.shape[0], -1).tolist())
+    return sp.ImmutableDenseNDimArray(array.tolist(), array.shape)

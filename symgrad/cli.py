@@ -140,7 +140,7 @@ def demo(args: argparse.Namespace) -> int:
         print(f"d loss / d {name} = {name}.grad =")
         print(leaf.grad)
     _heading("The NumPy code symgrad generated for loss.backward()")
-    print(symgrad.backward_source(loss))
+    print(_tutorial_source())
     _heading("Finite-difference check of the gradients (float64)")
     print(_tutorial_check(leaves))
     return EXIT_OK
@@ -176,15 +176,24 @@ def _chain_lines(node, names: dict, prefix: str = "", last: bool = True, top: bo
     return lines
 
 
-def _demo_formulas(loss, leaves) -> None:
-    """The tutorial's forward and derivative formulas, and a picture of its graph."""
-    _heading("Derivative formulas")
-    # the tutorial's model again, so that its variable names are visible here
+def _tutorial_model():
+    """The tutorial's model rebuilt in the caller's frame (so formulas and code use its names)."""
     symgrad.manual_seed(0)
     x, y = symgrad.ones(5), symgrad.zeros(3)
     w, b = symgrad.randn(5, 3, requires_grad=True), symgrad.randn(3, requires_grad=True)
     z = symgrad.matmul(x, w) + b
-    loss = symgrad.nn.functional.binary_cross_entropy_with_logits(z, y)
+    return x, y, w, b, z, symgrad.nn.functional.binary_cross_entropy_with_logits(z, y)
+
+
+def _tutorial_source() -> str:
+    x, y, w, b, z, loss = _tutorial_model()
+    return symgrad.backward_source(loss)
+
+
+def _demo_formulas(loss, leaves) -> None:
+    """The tutorial's forward and derivative formulas, and a picture of its graph."""
+    _heading("Derivative formulas")
+    x, y, w, b, z, loss = _tutorial_model()  # its variable names visible here
     print(symgrad.formula(loss))
     for g in symgrad.grad_formula(loss, [w, b]):
         print(str(g).splitlines()[0])
@@ -342,6 +351,9 @@ def _gradients(value, wrt_tensors: list) -> list:
 def _derivative_text(value, wrt_tensors: list, latex: bool) -> dict:
     """Readable formulas (``symgrad.grad_formula``) when available, else the generated gradient code."""
     if value.grad_fn is None:
+        if value.requires_grad:  # f is one of the variables itself
+            return {"kind": "formulas", "text": "\n".join(
+                f"∂f/∂{getattr(t, '_name', None) or 'x'} = {1 if t is value else 0}" for t in wrt_tensors)}
         return {"kind": "constant", "text": "the expression does not depend on the variables: every derivative is 0"}
     if _FORMULAS is None:
         return {"kind": "generated code", "text": symgrad.backward_source(value)}

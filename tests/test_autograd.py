@@ -1200,3 +1200,13 @@ def test_new_shape_compiles_again():
     w3 = symgrad.tensor(np.linspace(-2, 2, 23), requires_grad=True)
     (w3.sigmoid() * w3).mean().backward()
     assert _cache_info() == (hits + 1, misses + 1)
+
+
+def test_relu_masks_an_infinite_gradient_like_torch():
+    torch = pytest.importorskip("torch")
+    grads = []
+    for lib in (torch, symgrad):
+        x = lib.tensor([1.0, -1.0, 0.0], dtype=lib.float64, requires_grad=True)
+        lib.relu(x).sqrt().sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])

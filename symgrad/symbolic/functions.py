@@ -101,14 +101,15 @@ class relu(sp.Function):  # noqa: N801
     >>> import sympy as sp
     >>> x = sp.Symbol("x", real=True)
     >>> sp.diff(relu(x), x)
-    Heaviside(x, 0)
+    Select((1, x > 0), (0, True))
     """
 
     nargs = 1
     is_real = True
 
     def fdiff(self, argindex=1):
-        return sp.Heaviside(self.args[0], 0)
+        # a mask that selects the gradient, as PyTorch's: relu(x).sqrt() has gradient 0, not nan, at x < 0
+        return Select((1, self.args[0] > 0), (0, True))
 
     @classmethod
     def eval(cls, x):

@@ -15,13 +15,20 @@ from .backward import backward as _backward
 from .backward import backward_source
 from .backward import grad as _grad
 from .creation import (
+    arange,
     as_tensor,
+    eye,
     from_numpy,
+    full,
+    full_like,
+    linspace,
     manual_seed,
     ones,
     ones_like,
     rand,
+    randint,
     randn,
+    randn_like,
     tensor,
     zeros,
     zeros_like,
@@ -42,6 +49,7 @@ from .functional import (
     asin,
     atan,
     atan2,
+    bmm,
     broadcast_to,
     clamp,
     clip,
@@ -51,6 +59,7 @@ from .functional import (
     div,
     divide,
     dot,
+    einsum,
     eq,
     erf,
     exp,
@@ -116,6 +125,19 @@ from .functional import (
 )
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, check_gradients, gradcheck, gradgradcheck
+from .indexing import (
+    cat,
+    chunk,
+    concat,
+    concatenate,
+    cumsum,
+    flip,
+    gather,
+    index_select,
+    narrow,
+    split,
+    stack,
+)
 from .tensor import Size, Tensor
 
 autograd.backward = _backward
@@ -148,3 +170,12 @@ from . import viz  # noqa: E402
 from .formula import Formula, formula, grad_formula  # noqa: E402
 
 __all__ += ["formula", "grad_formula", "Formula", "viz"]
+__all__ += ["full", "full_like", "eye", "arange", "linspace", "randint", "randn_like"]
+__all__ += ["bmm", "einsum"]
+__all__ += ["cat", "chunk", "concat", "concatenate", "cumsum", "flip", "gather", "index_select", "narrow", "split",
+            "stack"]
+
+# Compiled gradients for scripts (issue 5): trace once per signature, run generated NumPy code
+from .transforms import CompiledFunction, compile, grad, hessian, jacobian, value_and_grad  # noqa: E402, A004
+
+__all__ += ["compile", "CompiledFunction", "grad", "value_and_grad", "jacobian", "hessian"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -265,10 +266,9 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def _refuse_unavailable(args: argparse.Namespace) -> None:
-    """Options whose feature has not landed in this version: refuse before doing any work."""
-    if args.emit and not hasattr(symgrad, "compile"):
-        raise UsageError("--emit is not available yet: it needs symgrad.compile (stand-alone module export), "
-                         "which this version of symgrad does not have")
+    """Options that cannot work (a feature missing in this version, a bad path): refuse before any work."""
+    if args.emit and not args.emit.endswith(".py"):
+        raise UsageError(f"--emit writes a Python module: the path must end with .py, got {args.emit!r}")
     if args.latex and _FORMULAS is None:
         raise UsageError("--latex is not available yet: it needs symgrad.grad_formula (derivative formulas), "
                          "which this version of symgrad does not have")
@@ -325,6 +325,9 @@ def _expression_function(parsed: expr.Expression, names: list[str]):
             raise UsageError("the expression does not depend on any variable")
         return result.sum() if result.numel() != 1 else result
     expression.__name__ = "f"
+    # named parameters: the emitted module reads def value_and_grad(x, w), not (arg0, arg1)
+    expression.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names])
     return expression
 
 

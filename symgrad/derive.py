@@ -14,21 +14,34 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .symbolic.einsum import Einsum, einsum, einsum_adjoint_subscripts
 from .symbolic.functions import Select
 from .symbolic.nodes import (
     BroadcastTo,
+    Concat,
+    Cumsum,
     Elementwise,
     MatMul,
     Permute,
     Reshape,
+    ScatterAddAlong,
+    Slice,
+    SliceScatter,
     Sum,
+    TakeAlong,
     TensorExpr,
     arg,
     broadcast_to,
+    cumsum,
     elementwise,
     matmul,
     permute,
     reshape,
+    scatter_add_along,
+    slice_axes,
+    slice_scatter,
+    swap_last_axes,
+    take_along,
     topological_order,
     unbroadcast,
 )
@@ -75,7 +88,9 @@ def accumulate(parts: list[TensorExpr], like: TensorExpr) -> TensorExpr:
 def _dependence(order, targets) -> dict[TensorExpr, bool]:
     depends = {}
     for node in order:
-        depends[node] = node in targets or any(depends[c] for c in node.inputs)
+        # integer and boolean values (masks, counts, indices) carry no gradient
+        carries = node.dtype is None or node.dtype.kind in "fc"
+        depends[node] = node in targets or (carries and any(depends[c] for c in node.inputs))
     return depends
 
 
@@ -124,11 +139,19 @@ def _elementwise_vjp(node: Elementwise, g, depends):
 
 
 def _matmul_vjp(node: MatMul, g, depends):
-    a, b = node.args
+    a, b = node.args  # batch axes a factor was broadcast over are summed by unbroadcast in gradients()
     if depends[a]:
-        yield a, matmul(g, permute(b, (1, 0)))
+        yield a, matmul(g, swap_last_axes(b))
     if depends[b]:
-        yield b, matmul(permute(a, (1, 0)), g)
+        yield b, matmul(swap_last_axes(a), g)
+
+
+def _einsum_vjp(node: Einsum, g, depends):
+    operands = node.inputs
+    for k, x in enumerate(operands):
+        if depends[x]:
+            others = [y for j, y in enumerate(operands) if j != k]
+            yield x, einsum(einsum_adjoint_subscripts(node.subscripts, k), [g, *others], x.shape)
 
 
 def _sum_vjp(node: Sum, g, depends):
@@ -154,9 +177,59 @@ def _permute_vjp(node: Permute, g, depends):
     yield node.args[0], permute(g, inverse)
 
 
+def _slice_vjp(node: Slice, g, depends):
+    a = node.args[0]
+    slices = node.slices
+    if node.shape == a.shape and all(abs(step) == 1 for _, _, step in slices):
+        yield a, slice_axes(g, dict(enumerate(slices)))  # a flip is its own adjoint
+    else:
+        yield a, slice_scatter(g, slices, a.shape)
+
+
+def _slice_scatter_vjp(node: SliceScatter, g, depends):
+    yield node.args[0], slice_axes(g, dict(enumerate(node.slices)))
+
+
+def _take_along_vjp(node: TakeAlong, g, depends):
+    a, index = node.args[:2]  # the index is an integer value: no gradient
+    if depends[a]:
+        yield a, scatter_add_along(g, index, node.axis, a.shape[node.axis])
+
+
+def _scatter_add_along_vjp(node: ScatterAddAlong, g, depends):
+    a, index = node.args[:2]
+    if depends[a]:
+        yield a, take_along(g, index, node.axis)
+
+
+def _concat_vjp(node: Concat, g, depends):
+    axis, offset = node.axis, 0
+    for x in node.inputs:
+        size = x.shape[axis]
+        if depends[x]:
+            yield x, slice_axes(g, {axis: (offset, offset + size, 1)})
+        offset += size
+
+
+def _reversed(g, axis: int):
+    return slice_axes(g, {axis: (g.shape[axis] - 1, -1, -1)})
+
+
+def _cumsum_vjp(node: Cumsum, g, depends):
+    axis = node.axis  # each input element reaches every later output: a cumulative sum from the end
+    yield node.args[0], _reversed(cumsum(_reversed(g, axis), axis), axis)
+
+
 _RULES = {
+    Slice: _slice_vjp,
+    SliceScatter: _slice_scatter_vjp,
+    TakeAlong: _take_along_vjp,
+    ScatterAddAlong: _scatter_add_along_vjp,
+    Concat: _concat_vjp,
+    Cumsum: _cumsum_vjp,
     Elementwise: _elementwise_vjp,
     MatMul: _matmul_vjp,
+    Einsum: _einsum_vjp,
     Sum: _sum_vjp,
     Reshape: _reshape_vjp,
     BroadcastTo: _broadcast_vjp,

@@ -17,11 +17,12 @@ import numpy as np
 
 from . import dtypes
 from .ops import elementwise as ew
+from .ops import linalg as la
 from .ops import reductions as rd
 from .ops import shape as sh
 from .ops import structural as st
-from .ops.registry import REGISTRY, Op
-from .tensor import Tensor, _as_operand, _make, apply
+from .ops.registry import REGISTRY, Op, broadcast_error_shapes
+from .tensor import Tensor, _as_operand, _make, apply, is_recorded
 
 __all__ = ["matmul", "pow", "public_function"]
 
@@ -86,16 +87,22 @@ Tensor.pow = pow
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
-    """Matrix product with PyTorch's rules for 1-D and 2-D operands.
+    """Matrix product with PyTorch's rules for 1-D, 2-D and batched (N-D, broadcast batch) operands.
 
-    1-D @ 1-D is ``dot``; 2-D @ 1-D is ``mv``; 1-D @ 2-D unsqueezes the vector,
-    multiplies and squeezes (``SqueezeBackward4 -> MmBackward0``), as PyTorch;
-    N-D @ 2-D folds the leading dimensions into rows (``UnsafeViewBackward0 ->
-    MmBackward0 -> ViewBackward0``).
+    The same decomposition as PyTorch, so the same ``grad_fn`` chain: 1-D @ 1-D
+    is ``dot``, 2-D @ 1-D ``mv``, 1-D @ 2-D unsqueezes, multiplies and squeezes
+    (``SqueezeBackward4 -> MmBackward0``), 2-D @ 2-D ``mm``; N-D @ 1-D/2-D
+    folds the batch into the rows of one ``mm``/``mv`` (``UnsafeViewBackward0``)
+    where PyTorch does; otherwise both operands are expanded to the broadcast
+    batch, flattened to 3-D and multiplied by ``bmm`` (``UnsafeViewBackward0 ->
+    BmmBackward0``).
 
     >>> import symgrad
     >>> symgrad.matmul(symgrad.ones(5), symgrad.ones(5, 3))
     tensor([5., 5., 5.])
+    >>> w = symgrad.ones(2, 1, 3, 4, requires_grad=True)
+    >>> (w @ symgrad.ones(5, 4, 2)).grad_fn
+    <UnsafeViewBackward0 object at 0x...>
     """
     a, b = _as_operand(input), _as_operand(other)
     if a.ndim == 0 or b.ndim == 0:
@@ -106,7 +113,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     if a.ndim == 2 and b.ndim == 1:
         return apply(st.MV, (a, b))
     if a.ndim == 1 and b.ndim == 2:
-        if a.requires_grad:
+        if is_recorded(a):
             row = a.unsqueeze(0)
         else:  # the same view, unrecorded: it shares a's data and version counter
             row = _make(a._data.reshape(1, -1), a.dtype)
@@ -114,10 +121,113 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
         return apply(st.SQUEEZE, (apply(st.MM, (row, b)),), ((0,), 4))
     if a.ndim == 2 and b.ndim == 2:
         return apply(st.MM, (a, b))
-    if a.ndim >= 3 and b.ndim == 2:  # PyTorch folds the batch into the rows of one mm
-        rows = apply(st.MM, (reshape(a, (-1, a.shape[-1])), b))
-        return apply(sh.UNSAFE_VIEW, (rows,), (a.shape[:-1] + (b.shape[1],),))
-    raise NotImplementedError(f"matmul of {a.ndim}-D and {b.ndim}-D tensors is not supported yet")
+    if _should_fold(a, b):
+        return _folded_matmul(a, b)
+    return _batched_matmul(a, b)
+
+
+def _should_fold(a: Tensor, b: Tensor) -> bool:
+    """PyTorch's choice of one ``mm``/``mv`` over the folded batch of the larger operand instead of ``bmm``."""
+    a_larger = a.ndim >= b.ndim
+    big, small = (a, b) if a_larger else (b, a)
+    if not (big.ndim >= 3 and small.ndim <= 2):
+        return False
+    if small.requires_grad:  # folding spares the backward a batch of gradients of the small operand
+        return True
+    if a.ndim == 2:  # folding would need a transposed copy of the result
+        return False
+    if big.numel() == 0:
+        return True
+    shape, strides = list(big.shape), list(big._data.strides)
+    if not a_larger:  # PyTorch folds b.mT
+        shape[-2:], strides[-2:] = shape[:-3:-1], strides[:-3:-1]
+    return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
+
+
+def _folded_matmul(a: Tensor, b: Tensor) -> Tensor:
+    transpose = b.ndim > a.ndim
+    big = b.mT if transpose else a
+    small = (a.t() if a.ndim == 2 else a) if transpose else b
+    rows = big.shape[:-1]
+    folded = reshape(big, (int(np.prod(rows, dtype=np.int64)), big.shape[-1]))
+    if small.ndim == 1:
+        return apply(sh.UNSAFE_VIEW, (apply(st.MV, (folded, small)),), (rows,))
+    output = apply(sh.UNSAFE_VIEW, (apply(st.MM, (folded, small)),), (rows + (small.shape[1],),))
+    return _contiguous(output.mT) if transpose else output
+
+
+def _contiguous(x: Tensor) -> Tensor:
+    return x if x._data.flags.c_contiguous else apply(sh.CLONE, (x,), (True,))
+
+
+def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
+    n, m1 = (a.shape[-2] if a.ndim > 1 else 1), a.shape[-1]
+    m2, p = (b.shape[-2], b.shape[-1]) if b.ndim > 1 else (b.shape[0], 1)
+    batch_a, batch_b = tuple(a.shape[:-2]), tuple(b.shape[:-2])
+    if a.ndim == 3 and b.ndim == 3 and batch_a[0] != batch_b[0]:
+        # as PyTorch: a batch of one that requires grad is squeezed, so that matmul folds instead
+        if batch_a[0] == 1 and a.requires_grad:
+            return matmul(a.squeeze(0), b)
+        if batch_b[0] == 1 and b.requires_grad:
+            return matmul(a, b.squeeze(0))
+    batch = broadcast_error_shapes(batch_a, batch_b)
+    count = int(np.prod(batch, dtype=np.int64))
+    left = reshape(a.expand(batch + (n, m1)), (count, n, m1))
+    if b.ndim == 1:
+        right = reshape(b.expand(batch + (m2,)), (count, m2)).unsqueeze(2)
+    else:
+        right = reshape(b.expand(batch + (m2, p)), (count, m2, p))
+    product = apply(la.BMM, (left, right))
+    if b.ndim == 1:
+        product = product.squeeze(-1)
+    shape = batch + ((n,) if a.ndim > 1 else ()) + ((p,) if b.ndim > 1 else ())
+    return apply(sh.UNSAFE_VIEW, (product,), (shape,))
+
+
+def einsum(equation, *operands) -> Tensor:
+    """Sum of products over labelled dimensions, with ``torch.einsum``'s equations and rules.
+
+    ``'ij,jk->ik'`` (explicit output), ``'ij,jk'`` (implicit: the labels used
+    once, alphabetically), ``'...'`` for broadcast leading dimensions, a label
+    repeated in one operand for its diagonal (``'ii->i'``), size-1 dimensions
+    broadcasting; operands may also be given as one list, or in the sublist
+    format ``einsum(a, [0, 1], b, [1, 2], [0, 2])``.  The ``grad_fn`` is the
+    last node of PyTorch's chain (``ViewBackward0`` after a contraction of
+    several operands, ``MulBackward0`` without one, ``SumBackward1`` or
+    ``PermuteBackward0`` for one operand); the chain below it is one node.
+
+    >>> import symgrad
+    >>> symgrad.einsum("ii", symgrad.tensor([[1., 2.], [3., 4.]]))
+    tensor(5.)
+    >>> symgrad.einsum("bij,bjk->bik", symgrad.ones(2, 1, 3), symgrad.ones(2, 3, 4)).shape
+    symgrad.Size([2, 1, 4])
+    """
+    if not isinstance(equation, str):
+        equation, operands = _sublist_equation(equation, operands)
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum(): must specify the equation string and at least one operand, or at least one "
+                         "operand and its subscripts list")
+    tensors = tuple(_as_operand(x) for x in operands)
+    subscripts = la.einsum_subscripts(equation, [x.shape for x in tensors])
+    return apply(la.EINSUM, tensors, (subscripts, la.einsum_dtype(subscripts, tensors).name))
+
+
+def _sublist_equation(first, rest) -> tuple[str, tuple]:
+    """``(op0, sublist0, op1, sublist1, …, [output])`` as an equation and the operands."""
+    items = (first, *rest)
+    operands, sublists = items[0::2], items[1::2]
+    output = None
+    if len(items) % 2 == 1 and len(items) > 1:  # a trailing output sublist
+        operands, output = operands[:-1], items[-1]
+
+    def letters(sublist) -> str:
+        return "".join("..." if s is Ellipsis else (chr(ord("A") + s) if s < 26 else chr(ord("a") + s - 26))
+                       for s in sublist)
+
+    equation = ",".join(letters(s) for s in sublists)
+    return (equation if output is None else f"{equation}->{letters(output)}"), operands
 
 
 def _rmatmul(self: Tensor, other) -> Tensor:
@@ -330,4 +440,4 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
 
 _vector_norm = public_function(rd.VECTOR_NORM, rd.VECTOR_NORM.api.signature)
 Tensor.norm = norm
-__all__ += ["reshape", "flatten", "broadcast_to", "outer", "max", "min", "norm"]
+__all__ += ["reshape", "flatten", "broadcast_to", "outer", "max", "min", "norm", "einsum"]

@@ -10,6 +10,9 @@ __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 class _State(threading.local):
     enabled = True
+    # while symgrad.compile traces: ids of argument tensors whose ops are recorded although they
+    # do not require grad (the compiled program recomputes everything from its arguments)
+    traced: frozenset | None = None
 
 
 _state = _State()

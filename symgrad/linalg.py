@@ -15,7 +15,9 @@ from .ops.registry import REGISTRY
 from .ops.structural import normalize_dim
 from .tensor import _as_operand
 
-__all__: list[str] = ["norm", "matrix_norm"]
+__all__: list[str] = ["norm", "matrix_norm", "matmul"]
+
+matmul = functional.matmul  # torch.linalg.matmul is an alias of torch.matmul
 
 
 def _publish() -> None:

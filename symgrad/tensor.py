@@ -20,7 +20,7 @@ from .autograd.graph import AccumulateGrad, Node, VersionCounter
 from .grad_mode import _state as _grad_state
 from .ops import elementwise as ew
 from .ops import structural as st
-from .ops.registry import Op
+from .ops.registry import Op, broadcast_error_shapes
 
 __all__ = ["Tensor", "Size", "apply"]
 
@@ -399,6 +399,46 @@ class Tensor:
             return self._inplace(ew.POW, (self,), (exponent,))
         return self._inplace(ew.POW_TENSOR, (self, _as_operand(exponent)), ())
 
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
+        """Copy ``src`` into this tensor (broadcast, converted to its dtype); ``CopyBackwards`` when recorded.
+
+        >>> import symgrad
+        >>> symgrad.zeros(2, 2).copy_(symgrad.tensor([1.0, 2.0]))
+        tensor([[1., 2.],
+                [1., 2.]])
+        """
+        src = _as_operand(src)
+        if isinstance(src, _SCALARS):
+            src = _make(np.asarray(src, dtype=self._dtype.numpy), self._dtype)
+        self._check_inplace()
+        recorded = self.requires_grad or src.requires_grad
+        if recorded and _grad_state.enabled and self._dtype.is_floating_point:
+            return self._inplace(ew.COPY, (self, src if src._dtype is self._dtype else src.to(self._dtype)), ())
+        shape = broadcast_error_shapes(self._data.shape, src._data.shape)
+        if shape != self._data.shape:
+            raise RuntimeError(f"output with shape [{', '.join(map(str, self._data.shape))}] doesn't match the "
+                               f"broadcast shape [{', '.join(map(str, shape))}]")
+        np.copyto(self._data, src._data, casting="unsafe")
+        self._version_counter.value += 1
+        return self
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+        """In-place :func:`symgrad.clamp` (``ClampBackward1`` for number bounds, ``ClampBackward0`` for tensors).
+
+        >>> import symgrad
+        >>> symgrad.tensor([-1.0, 0.5, 2.0]).clamp_(0, 1)
+        tensor([0.0000, 0.5000, 1.0000])
+        """
+        operands, attrs, op = ew.CLAMP.api.signature(self, min, max)
+        operands = tuple(_as_operand(x) for x in operands)
+        result_dtype = op.infer(operands, attrs)[1]
+        if op is ew.CLAMP and not dtypes.can_cast(result_dtype, self._dtype):  # named as C++ does, with numbers
+            raise RuntimeError(f"result type {_type_word(result_dtype)} can't be cast to the desired output type "
+                               f"{_CPP_TYPE_NAMES[self._dtype.name]}")
+        return self._inplace(op, operands, attrs)
+
+    clip_ = clamp_
+
     __iadd__ = add_
     __isub__ = sub_
     __imul__ = mul_
@@ -456,6 +496,9 @@ def _keep_original_operands(node: Node, data: np.ndarray) -> None:
         node.versions = tuple(0 if hit else n for n, hit in zip(node.versions, overwritten))
 
 
+_CPP_TYPE_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "bool": "bool"}
+
+
 def _type_word(dtype: dtypes.DType) -> str:
     return {"float32": "Float", "float64": "Double", "int64": "Long", "bool": "Bool"}[dtype.name]
 
@@ -480,6 +523,12 @@ def _make(array: np.ndarray, dtype: dtypes.DType) -> Tensor:
     t = Tensor.__new__(Tensor)
     _init(t, array, dtype)
     return t
+
+
+def is_recorded(x: Tensor) -> bool:
+    """Whether ops on ``x`` are recorded: it requires grad, or symgrad.compile is tracing it."""
+    traced = _grad_state.traced
+    return x.requires_grad or (traced is not None and id(x) in traced)
 
 
 def _as_operand(x):
@@ -541,13 +590,17 @@ def apply(op: Op, operands: tuple, attrs: tuple = ()) -> Tensor:
                 recorded = True
         else:
             values.append(x)
+    if not recorded and _grad_state.traced is not None:
+        recorded = any(type(x) is Tensor and id(x) in _grad_state.traced for x in operands)
     out = op.forward(values, attrs, dtype, shape)
     result = _make(out, dtype)
     if op.view:
         base = operands[0]
         result._version_counter = base._version_counter
         result._base = base if base._base is None else base._base
-    if recorded and _grad_state.enabled and dtype.is_floating_point:  # integer results carry no gradient
+    # integer results carry no gradient; symgrad.compile still records them (masks, counts computed from
+    # integer arguments are part of the program it compiles)
+    if recorded and _grad_state.enabled and (dtype.is_floating_point or _grad_state.traced is not None):
         edges, counters = [], []
         for x in operands:
             if type(x) is Tensor:

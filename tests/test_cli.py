@@ -111,7 +111,7 @@ ERRORS = {
     "--at nan": (["diff", "x", "--at", "x=nan"], "values must be finite numbers"),
     "no variables": (["diff", "2 + 3"], "the expression has no variables"),
     "evaluation": (["diff", "sum(x, dim=3)", "--var", "x=2x2"], "sum(x, dim=3): Dimension out of range"),
-    "--emit": (["diff", "x", "--emit", "out.py"], "--emit is not available yet: it needs symgrad.compile"),
+    "--emit not .py": (["diff", "x", "--emit", "out.txt"], "--emit writes a Python module: the path must end with .py"),
     "too many to check": (["diff", "sum(x)", "--var", "x=100x100", "--check"], "is too many"),
     "unknown option": (["diff", "x", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     "missing expression": (["diff"], "the following arguments are required: EXPR"),
@@ -128,7 +128,7 @@ ERRORS = {
 }
 # each kind of error runs through the installed script; the other variants run in process (same code)
 SUBPROCESS_ERRORS = {"syntax", "unknown function", "shape mismatch", "undeclared in expression", "bad shape",
-                     "--at not numbers", "evaluation", "--emit", "--latex", "unknown option", "check: no file",
+                     "--at not numbers", "evaluation", "--emit not .py", "--latex", "unknown option", "check: no file",
                      "check: raises"}
 if not hasattr(symgrad, "grad_formula"):
     ERRORS["--latex"] = (["diff", "x", "--latex"], "--latex is not available yet: it needs symgrad.grad_formula")
@@ -179,6 +179,7 @@ def _commands() -> dict[str, list[str]]:
         "check model": ["check", "model.py:loss", "--inputs", "5x3", "3", "--code", "--gradcheck"],
         "check model json": ["check", "model.py:loss", "--inputs", "5x3,3", "--json"],
         "check plot": ["check", "model.py:loss", "--inputs", "5x3", "3", "--plot", "error.png"],
+        "diff emit": ["diff", "sum(log(1 + exp(x)) * w)", "--var", "x=3", "--var", "w=3", "--emit", "softplus.py"],
     })
     commands.update({f"error {name}": args for name, (args, _) in ERRORS.items() if name in SUBPROCESS_ERRORS})
     commands.update({f"injection {i}": ["diff", text] for i, text in enumerate(INJECTIONS)})
@@ -319,6 +320,29 @@ def test_check_fails_on_a_wrong_derivative_in_process(monkeypatch, capsys):
         assert cli.main(["diff", "sigmoid(x)", "--at", "x=0.5", "--check"]) == 0
     finally:
         REGISTRY.pop(op.name, None)
+
+
+def test_diff_emit_writes_a_module_that_runs_without_symgrad(runs):
+    result = runs["diff emit"]
+    assert result.returncode == 0, result.stderr
+    assert "wrote softplus.py" in result.stdout
+    module = runs["workdir"] / "softplus.py"
+    assert "def value_and_grad(x, w):" in module.read_text()
+    script = ("import sys, importlib.util\n"
+              "sys.modules['symgrad'] = None\n"
+              f"spec = importlib.util.spec_from_file_location('m', {str(module)!r})\n"
+              "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+              "import numpy as np\n"
+              "value, gx, gw = m.value_and_grad(np.array([0., 1., 800.]), np.array([1., 2., 3.]))\n"
+              "print(float(value), gx.tolist(), gw.tolist())\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    out = out.split(" ", 1)
+    x, w = np.array([0.0, 1.0, 800.0]), np.array([1.0, 2.0, 3.0])
+    softplus = np.logaddexp(0, x)
+    assert float(out[0]) == pytest.approx(float((softplus * w).sum()), rel=1e-15)
+    gx, gw = json.loads("[" + out[1].replace("] [", "], [") + "]")
+    np.testing.assert_allclose(gx, w / (1 + np.exp(-x)), rtol=1e-15)  # finite at 800: the stable rewrite
+    np.testing.assert_allclose(gw, softplus, rtol=1e-15)
 
 
 # ---------------------------------------------------------------- check

@@ -114,7 +114,7 @@ REFUSED = [
     ("exp(x)(x)", "only functions called by their name are allowed"),
     ("{1: 2}", "dicts are not allowed"),
     ("(x, x)", "tuples are allowed only as function arguments"),
-    ("x[0]", "indexing (x[...]) is not supported"),
+    ("x[y]", "indices must be integers or slices"),
     ("(" * 40 + "x" + ")" * 40, "the expression is nested too deeply (40 levels of brackets"),
     ("-" * 1500 + "x", "the expression is nested too deeply (more than 60 levels)"),
     ("x" + "+x" * 1000, "the expression is too long"),

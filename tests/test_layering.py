@@ -34,8 +34,8 @@ ORDER: list[set[str]] = [
     {"compiler"},
     {"autograd"},
     {"tensor"},
-    {"backward", "functional", "creation", "nn", "gradcheck", "linalg"},
-    {"formula", "viz"},  # human-facing formulas and graph pictures, read off the recorded graph
+    {"backward", "functional", "creation", "nn", "gradcheck", "linalg", "indexing"},
+    {"formula", "viz", "transforms"},  # formulas and pictures of the recorded graph; compiled functions
     {"__init__"},  # the public package: `import symgrad`, `from symgrad import x`
     {"tutorial", "expr"},
     {"cli", "__main__"},

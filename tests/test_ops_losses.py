@@ -17,11 +17,14 @@ import pytest
 from _op_oracle import (
     Arg,
     R,
+    assert_close,
     check_against_torch,
     check_error_matches_torch,
     check_finite_differences,
     check_second_order,
     check_values_against_torch,
+    rng_for,
+    seed_like,
     text,
     warnings_of,
 )
@@ -318,3 +321,270 @@ def test_failed_range_check_records_nothing():
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         F(symgrad).binary_cross_entropy(p, symgrad.ones(2))
     assert p.grad is None and p._version_counter.value == 0
+
+
+# ============================================================================ cross_entropy and nll_loss
+# Class-index targets are int64 data (not leaves): each case builds its own inputs.
+
+CLASS_SHAPES = {  # name: (input shape, class-index target shape)
+    "2d": ((5, 3), (5,)),
+    "unbatched": ((4,), ()),
+    "3d": ((2, 3, 4), (2, 4)),
+    "4d": ((2, 3, 2, 2), (2, 2, 2)),
+    "5d": ((2, 3, 2, 1, 2), (2, 2, 1, 2)),
+}
+CLASS_OPTIONS = {
+    "plain": {},
+    "weight": {"weight": True},
+    "ignore": {"ignore_index": 1},
+    "smoothing": {"label_smoothing": 0.2},
+    "all": {"weight": True, "ignore_index": 0, "label_smoothing": 0.3},
+}
+PROB_OPTIONS = {"plain": {}, "weight": {"weight": True}, "smoothing": {"label_smoothing": 0.15},
+                "all": {"weight": True, "label_smoothing": 0.4}}
+
+
+def class_case(name, x_shape, t_shape, kind):
+    """float64 logits, a target (int64 indices, each class present if there are enough; or probabilities), a weight."""
+    rng = rng_for(name)
+    x = rng.normal(scale=2.0, size=x_shape)
+    classes = x_shape[0 if len(x_shape) == 1 else 1]
+    if kind == "prob":
+        t = rng.dirichlet(np.ones(classes), size=int(np.prod(x_shape)) // classes)
+        t = np.moveaxis(t.reshape((x_shape[0],) + x_shape[2:] + (classes,)), -1, 1) if len(x_shape) > 1 else t[0]
+    else:
+        t = rng.permutation(np.resize(np.arange(classes), int(np.prod(t_shape, dtype=int)))).reshape(t_shape)
+    return x, t, rng.uniform(0.5, 2.0, classes)
+
+
+def run_class_loss(lib, fn_name, x, t, w, options, reduction, seed_name):
+    xt = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+    tt = lib.tensor(t, dtype=lib.float64 if t.dtype.kind == "f" else lib.int64)
+    kwargs = {k: v for k, v in options.items() if k != "weight"}
+    if options.get("weight"):
+        kwargs["weight"] = lib.tensor(w, dtype=lib.float64)
+    out = getattr(lib.nn.functional, fn_name)(xt.log_softmax(0 if x.ndim == 1 else 1) if fn_name == "nll_loss" else xt,
+                                             tt, reduction=reduction, **kwargs)
+    out.backward(lib.tensor(seed_like(seed_name, out), dtype=lib.float64))
+    return out, xt.grad
+
+
+def graph_names(t, depth=12):
+    """grad_fn names in depth-first order (a node reached twice listed twice), as the user can walk them."""
+    names, stack = [], [(t.grad_fn, 0)]
+    while stack:
+        node, level = stack.pop()
+        if node is None or level > depth:
+            continue
+        names.append(node.name())
+        stack.extend((child, level + 1) for child, _ in reversed(node.next_functions))
+    return names
+
+
+CLASS_CASES = {}
+for _shape, (_xs, _ts) in CLASS_SHAPES.items():
+    _every_option = _shape in ("2d", "3d", "4d")  # the others: without and with all options at once
+    for _opt, _kw in CLASS_OPTIONS.items():
+        if not _every_option and _opt not in ("plain", "all"):
+            continue
+        for _r in ("none", "mean", "sum"):
+            CLASS_CASES[f"ce_{_shape}_{_opt}_{_r}"] = ("cross_entropy", _xs, _ts, "index", _kw, _r)
+            if _opt in ("plain", "weight", "ignore"):
+                CLASS_CASES[f"nll_{_shape}_{_opt}_{_r}"] = ("nll_loss", _xs, _ts, "index", _kw, _r)
+    for _opt, _kw in PROB_OPTIONS.items():
+        if not _every_option and _opt not in ("plain", "all"):
+            continue
+        for _r in ("none", "mean", "sum"):
+            CLASS_CASES[f"ce_prob_{_shape}_{_opt}_{_r}"] = ("cross_entropy", _xs, _xs, "prob", _kw, _r)
+
+
+@pytest.mark.parametrize("name", CLASS_CASES)
+def test_cross_entropy_and_nll_loss_match_torch(name):
+    """Values, dtype, shape, gradient (float64, rtol 1e-10) and the whole chain of grad_fn names."""
+    fn_name, x_shape, t_shape, kind, options, reduction = CLASS_CASES[name]
+    x, t, w = class_case(name, x_shape, t_shape, kind)
+    out_t, grad_t = run_class_loss(torch, fn_name, x, t, w, options, reduction, name)
+    out_s, grad_s = run_class_loss(symgrad, fn_name, x, t, w, options, reduction, name)
+    assert text(out_s.dtype) == text(out_t.dtype) and tuple(out_s.shape) == tuple(out_t.shape)
+    assert_close(out_s.detach().numpy(), out_t.detach().numpy(), what="forward")
+    assert_close(grad_s.numpy(), grad_t.numpy(), what="gradient")
+    assert graph_names(out_s) == graph_names(out_t)
+
+
+@pytest.mark.parametrize("name", ["ce_2d_all_mean", "ce_3d_smoothing_none", "ce_prob_2d_all_sum", "nll_4d_weight_mean",
+                                  "ce_unbatched_all_sum", "ce_prob_unbatched_all_mean", "nll_5d_plain_none"])
+def test_cross_entropy_gradient_matches_finite_differences(name):
+    fn_name, x_shape, t_shape, kind, options, reduction = CLASS_CASES[name]
+    x, t, w = class_case(name, x_shape, t_shape, kind)
+    target = symgrad.tensor(t, dtype=symgrad.float64 if kind == "prob" else symgrad.int64)
+    kwargs = {k: v for k, v in options.items() if k != "weight"}
+    if options.get("weight"):
+        kwargs["weight"] = symgrad.tensor(w, dtype=symgrad.float64)
+    fn = getattr(F(symgrad), fn_name)
+    xt = symgrad.tensor(x, dtype=symgrad.float64, requires_grad=True)
+    assert symgrad.gradcheck(lambda v: fn(v, target, reduction=reduction, **kwargs), (xt,), eps=1e-6, atol=1e-8)
+
+
+def test_cross_entropy_second_derivative_matches_torch():
+    name = "ce_2d_all_mean"
+    _, x_shape, t_shape, kind, options, _ = CLASS_CASES[name]
+    x, t, w = class_case(name, x_shape, t_shape, kind)
+    direction = rng_for(name + "/direction").normal(size=x_shape)
+    results = []
+    for lib in (torch, symgrad):
+        xt = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+        loss = F(lib).cross_entropy(xt, lib.tensor(t), weight=lib.tensor(w, dtype=lib.float64), ignore_index=0,
+                                    label_smoothing=0.3)
+        (g,) = lib.autograd.grad(loss, (xt,), create_graph=True)
+        (hv,) = lib.autograd.grad((g * lib.tensor(direction, dtype=lib.float64)).sum(), (xt,))
+        results.append((g.detach().numpy(), hv.numpy()))
+    assert_close(results[1][0], results[0][0], what="gradient")
+    assert_close(results[1][1], results[0][1], what="Hessian-vector product")
+
+
+EXTREME_LOGITS = [[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, -1e4], [1e4, 1e4, 1e4]]
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}, {"reduction": "none"}], ids=str)
+def test_cross_entropy_is_stable_at_extreme_logits(options):
+    def fn(lib, x):
+        return F(lib).cross_entropy(x, lib.tensor([1, 0, 2, 0]), **options)
+    results = check_values_against_torch(torch, fn, EXTREME_LOGITS)
+    value, (grad,) = results["symgrad"]
+    assert np.isfinite(value).all() and np.isfinite(grad).all()
+
+
+def test_cross_entropy_probabilities_are_stable_at_extreme_logits():
+    def fn(lib, x):
+        return F(lib).cross_entropy(x, lib.tensor([[0.2, 0.3, 0.5]] * 4, dtype=lib.float64), reduction="none")
+    results = check_values_against_torch(torch, fn, EXTREME_LOGITS)
+    assert np.isfinite(results["symgrad"][0]).all()
+
+
+CLASS_VALUE_CASES = {  # float32 and all-ignored/empty edge cases: values and dtypes
+    "float32": lambda lib: F(lib).cross_entropy(lib.tensor([[0.5, -1.0, 2.0]]), lib.tensor([2])),
+    "float32_smoothing": lambda lib: F(lib).cross_entropy(lib.tensor([[0.5, -1.0, 2.0]]), lib.tensor([2]),
+                                                          label_smoothing=0.1),
+    "float32_probabilities": lambda lib: F(lib).cross_entropy(lib.tensor([[0.5, -1.0, 2.0]]),
+                                                              lib.tensor([[0.1, 0.2, 0.7]])),
+    "mixed_probabilities": lambda lib: F(lib).cross_entropy(lib.tensor([[0.5, -1.0, 2.0]]),
+                                                            lib.tensor([[0.1, 0.2, 0.7]], dtype=lib.float64)),
+    "all_ignored": lambda lib: F(lib).cross_entropy(lib.ones(2, 3), lib.tensor([-100, -100])),
+    "all_ignored_smoothing": lambda lib: F(lib).cross_entropy(lib.ones(2, 3), lib.tensor([-100, -100]),
+                                                              label_smoothing=0.1),
+    "empty_mean": lambda lib: F(lib).cross_entropy(lib.ones(0, 3), lib.zeros(0, dtype=lib.int64)),
+    "empty_sum": lambda lib: F(lib).cross_entropy(lib.ones(0, 3), lib.zeros(0, dtype=lib.int64), reduction="sum"),
+    "empty_probabilities": lambda lib: F(lib).cross_entropy(lib.ones(0, 3), lib.ones(0, 3)),
+    "empty_spatial_none": lambda lib: F(lib).nll_loss(lib.ones(2, 3, 0), lib.zeros(2, 0, dtype=lib.int64),
+                                                      reduction="none"),
+    "one_element_target_unbatched": lambda lib: F(lib).nll_loss(lib.tensor([-0.5, -1.0]), lib.tensor([1]),
+                                                                reduction="none"),
+    "zero_weight": lambda lib: F(lib).nll_loss(lib.tensor([[-0.5, -1.0]]), lib.tensor([1]),
+                                               weight=lib.tensor([1.0, 0.0])),
+}
+
+
+@pytest.mark.parametrize("name", CLASS_VALUE_CASES)
+def test_cross_entropy_edge_values_match_torch(name):
+    out_t, out_s = CLASS_VALUE_CASES[name](torch), CLASS_VALUE_CASES[name](symgrad)
+    assert text(out_s.dtype) == text(out_t.dtype) and tuple(out_s.shape) == tuple(out_t.shape)
+    np.testing.assert_allclose(out_s.numpy(), out_t.numpy(), rtol=1e-6, equal_nan=True)
+
+
+def test_changing_targets_compile_the_backward_once():
+    """Targets are runtime operands of the generated code, never part of its source."""
+    from symgrad.autograd.engine import BACKWARD_CACHE
+    rng = rng_for("training loop")
+    w = symgrad.tensor(rng.normal(size=(4, 3)), dtype=symgrad.float32, requires_grad=True)
+    x = symgrad.tensor(rng.normal(size=(6, 4)), dtype=symgrad.float32)
+    weight = symgrad.tensor([1.0, 2.0, 0.5])
+    before = BACKWARD_CACHE.info()
+    for _ in range(4):
+        y = rng.integers(0, 3, size=6)
+        w.grad = None
+        loss = F(symgrad).cross_entropy(x @ w, symgrad.tensor(y), weight=weight, label_smoothing=0.1)
+        loss.backward()
+        wt = torch.tensor(w.detach().numpy(), requires_grad=True)
+        F(torch).cross_entropy(torch.tensor(x.numpy()) @ wt, torch.tensor(y), weight=torch.tensor(weight.numpy()),
+                               label_smoothing=0.1).backward()
+        np.testing.assert_allclose(w.grad.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-7)
+    after = BACKWARD_CACHE.info()
+    assert after.misses - before.misses == 1 and after.hits - before.hits == 3
+    assert "np.equal" in symgrad.backward_source(loss)  # the one-hot selection is computed from the target
+
+
+CLASS_ERRORS = {
+    "float_target": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0.0, 1.0, 2.0, 1.0])),
+    "float_target_nll": lambda lib: lambda: F(lib).nll_loss(lib.ones(4, 3), lib.tensor([0.0, 1.0, 2.0, 1.0])),
+    "bool_target": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.ones(4, dtype=lib.bool)),
+    "int_probabilities": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.ones(4, 3, dtype=lib.int64)),
+    "target_too_large": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 5, 2, 7])),
+    "target_negative": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, -1, 2, 1])),
+    "target_out_of_range_spatial": lambda lib: lambda: F(lib).cross_entropy(lib.ones(2, 3, 2),
+                                                                             lib.tensor([[0, 1], [3, 0]])),
+    "target_out_of_range_smoothing": lambda lib: lambda: F(lib).cross_entropy(lib.ones(2, 3), lib.tensor([0, 3]),
+                                                                               label_smoothing=0.1),
+    "batch_size": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2])),
+    "target_dims": lambda lib: lambda: F(lib).nll_loss(lib.ones(4, 3), lib.zeros(4, 1, dtype=lib.int64)),
+    "unbatched_target_size": lambda lib: lambda: F(lib).cross_entropy(lib.ones(3), lib.tensor([2, 1])),
+    "spatial_target_size": lambda lib: lambda: F(lib).cross_entropy(lib.ones(2, 3, 4),
+                                                                     lib.zeros(2, 5, dtype=lib.int64)),
+    "4d_target_size": lambda lib: lambda: F(lib).cross_entropy(lib.ones(2, 3, 4, 2),
+                                                                lib.zeros(2, 5, 2, dtype=lib.int64)),
+    "4d_target_dims": lambda lib: lambda: F(lib).cross_entropy(lib.ones(2, 3, 4, 2), lib.zeros(2, 4, dtype=lib.int64)),
+    "0d_input": lambda lib: lambda: F(lib).nll_loss(lib.tensor(1.0), lib.tensor(0)),
+    "weight_size": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]),
+                                                            weight=lib.ones(4)),
+    "weight_size_4d": lambda lib: lambda: F(lib).nll_loss(lib.ones(2, 3, 4, 2), lib.zeros(2, 4, 2, dtype=lib.int64),
+                                                          weight=lib.ones(4)),
+    "weight_size_probabilities": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.ones(4, 3) / 3,
+                                                                          weight=lib.ones(4)),
+    "weight_dtype": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]),
+                                                             weight=lib.ones(3, dtype=lib.float64)),
+    "weight_requires_grad": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]),
+                                                                     weight=lib.ones(3, requires_grad=True)),
+    "label_smoothing": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]),
+                                                                label_smoothing=1.5),
+    "label_smoothing_probabilities": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.ones(4, 3) / 3,
+                                                                              label_smoothing=2.0),
+    "ignore_index_probabilities": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.ones(4, 3) / 3,
+                                                                           ignore_index=1),
+    "reduction": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]), reduction="avg"),
+    "reduction_nll": lambda lib: lambda: F(lib).nll_loss(lib.ones(4, 3), lib.tensor([0, 1, 2, 1]), reduction="avg"),
+    "int_input": lambda lib: lambda: F(lib).cross_entropy(lib.ones(4, 3, dtype=lib.int64), lib.tensor([0, 1, 2, 1])),
+    "int_input_nll": lambda lib: lambda: F(lib).nll_loss(lib.ones(4, 3, dtype=lib.int64), lib.tensor([0, 1, 2, 1])),
+}
+
+
+@pytest.mark.parametrize("name", CLASS_ERRORS)
+def test_cross_entropy_errors_match_torch(name):
+    check_error_matches_torch(torch, CLASS_ERRORS[name])
+
+
+def test_failed_target_check_changes_nothing():
+    x = symgrad.ones(4, 3, requires_grad=True)
+    target = symgrad.tensor([0, 5, 2, 1])
+    with pytest.raises(IndexError, match="Target 5 is out of bounds."):
+        F(symgrad).cross_entropy(x, target).backward()
+    assert x.grad is None and x._version_counter.value == 0 and target.tolist() == [0, 5, 2, 1]
+
+
+def test_legacy_reduction_flags_warn_as_torch():
+    for fn in ("cross_entropy", "nll_loss"):
+        def action(lib, fn=fn):
+            return lambda: getattr(F(lib), fn)(lib.ones(2, 3), lib.tensor([0, 1]), size_average=False)
+        assert warnings_of(action(symgrad)) == warnings_of(action(torch))
+
+
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.25, "reduction": "sum"}], ids=str)
+def test_cross_entropy_probability_target_gradient_matches_torch(options):
+    rng = rng_for(f"probability target gradient {options}")
+    x, p = rng.normal(size=(3, 4)), rng.dirichlet(np.ones(4), size=3)
+    grads = []
+    for lib in (torch, symgrad):
+        xt = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+        pt = lib.tensor(p, dtype=lib.float64, requires_grad=True)
+        F(lib).cross_entropy(xt, pt, **options).backward()
+        grads.append((xt.grad.numpy(), pt.grad.numpy()))
+    for ours, theirs in zip(grads[1], grads[0]):
+        assert_close(ours, theirs)

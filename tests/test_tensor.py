@@ -411,6 +411,18 @@ INPLACE = {
     "imul": lambda lib, t: operator.imul(t, 2),
     "itruediv": lambda lib, t: operator.itruediv(t, 2),
     "iadd_tensor": lambda lib, t: operator.iadd(t, lib.tensor([0.5, 1.5, 2.5], dtype=lib.float64)),
+    "copy_float": lambda lib, t: t.copy_(lib.tensor([0.5, -1.5, 2.7], dtype=lib.float64)),
+    "copy_int": lambda lib, t: t.copy_(lib.tensor([4, 5, 6])),
+    "copy_bool": lambda lib, t: t.copy_(lib.tensor([True, False, True])),
+    "copy_broadcast": lambda lib, t: t.copy_(lib.tensor([9])),
+    "copy_number": lambda lib, t: t.copy_(5),
+    "copy_shape_error": lambda lib, t: t.copy_(lib.ones(2)),
+    "copy_broadcast_error": lambda lib, t: t.copy_(lib.ones(2, 3)),
+    "clamp_numbers": lambda lib, t: t.clamp_(1, 2),
+    "clamp_min": lambda lib, t: t.clamp_(min=0.5),
+    "clamp_max_tensor": lambda lib, t: t.clamp_(max=lib.tensor([0.5, 0.5, 4.0])),
+    "clamp_none": lambda lib, t: t.clamp_(),
+    "clip_": lambda lib, t: t.clip_(0, 1),
 }
 
 
@@ -459,6 +471,8 @@ VERSION_BUMPS = {
     "imul": lambda lib, t: operator.imul(t, 2),
     "itruediv": lambda lib, t: operator.itruediv(t, 2),
     "twice": lambda lib, t: t.add_(1).mul_(2),
+    "copy_": lambda lib, t: t.copy_(lib.ones(3)),
+    "clamp_": lambda lib, t: t.clamp_(0, 1),
 }
 
 
@@ -541,6 +555,9 @@ LEAF_INPLACE = {
     "isub": lambda lib, w: operator.isub(w, 0.1),
     "imul": lambda lib, w: operator.imul(w, 3),
     "itruediv": lambda lib, w: operator.itruediv(w, 4),
+    "copy_": lambda lib, w: w.copy_(lib.zeros(3, dtype=lib.float64)),
+    "clamp_": lambda lib, w: w.clamp_(0, 1),
+    "clamp_tensor": lambda lib, w: w.clamp_(min=lib.zeros(3, dtype=lib.float64)),
 }
 
 
@@ -588,3 +605,25 @@ def test_optimizer_step_under_no_grad(torch):
         np.testing.assert_allclose(g1, g2, rtol=1e-12)
         np.testing.assert_allclose(w1, w2, rtol=1e-12)
         assert flags1 == flags2
+
+
+# copy_ and clamp_ inside a recorded graph: CopyBackwards / ClampBackward1 / ClampBackward0, as PyTorch
+
+RECORDED_INPLACE = {
+    "copy_into_constant": lambda lib, w: lib.ones(3, dtype=lib.float64).copy_(w * 2),
+    "copy_broadcast_into_constant": lambda lib, w: lib.ones(2, 3, dtype=lib.float64).copy_(w),
+    "copy_over_history": lambda lib, w: (w * 3).copy_(lib.zeros(3, dtype=lib.float64)),
+    "copy_converted": lambda lib, w: lib.ones(3).copy_(w),
+    "clamp_numbers": lambda lib, w: (w * 1).clamp_(-0.5, 1.0),
+    "clamp_tensor": lambda lib, w: (w * 1).clamp_(min=lib.tensor([0.0, 0.0, 3.0], dtype=lib.float64)),
+}
+
+
+@pytest.mark.parametrize("case", RECORDED_INPLACE)
+def test_recorded_copy_and_clamp_match_torch(case, torch):
+    def fn(lib):
+        w = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        out = RECORDED_INPLACE[case](lib, w)
+        (out * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)).sum().backward()
+        return out.grad_fn.name(), out.detach().tolist(), w.grad.tolist(), str(out.dtype)
+    assert text(fn(symgrad)) == text(fn(torch))

@@ -9,6 +9,7 @@ saved value) all run before anything is computed or accumulated.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import OrderedDict
 
@@ -21,7 +22,8 @@ from ..symbolic.nodes import topological_order
 from .gradient_op import GradientOp
 from .graph import AccumulateGrad, Node, value_name
 
-__all__ = ["BACKWARD_CACHE", "run_backward", "compiled_backward", "last_compiled"]
+__all__ = ["BACKWARD_CACHE", "run_backward", "compiled_backward", "last_compiled", "set_stability_rewrites",
+           "is_stability_rewrites_enabled", "stability_rewrites"]
 
 BACKWARD_CACHE = CompileCache(maxsize=256)
 _last: list[CompiledBackward] = []
@@ -200,9 +202,86 @@ def compiled_backward(plan: _Plan, namer=None) -> CompiledBackward:
     ``namer(value)`` may give a readable name for a slot's value (the user's
     variable name); it is only consulted when compiling.
     """
+    key, options = _build_options(plan)
+
     def build():
-        return build_backward(plan.key, _slot_names(plan, namer))
-    return BACKWARD_CACHE.get_or_build(plan.key, build)
+        return build_backward(plan.key, _slot_names(plan, namer), **options)
+    return BACKWARD_CACHE.get_or_build(key, build)
+
+
+# ------------------------------------------------------------ stability rewrites
+
+class _StabilityState:
+    enabled = False
+
+
+def set_stability_rewrites(enabled: bool) -> None:
+    """Turn the stability rewrites of ``backward``/``autograd.grad`` on or off (off by default).
+
+    On, gradients are compiled from the graph with naive patterns such as
+    ``log(1 + exp(x))`` rewritten into stable primitives (``softplus(x)``; the
+    list is in :mod:`symgrad.compiler.stability`), so they are finite wherever
+    the exact math is.  Off, they are PyTorch's, ``nan`` included.  The
+    forward values are NumPy's either way (the rewrite happens when the
+    backward is compiled); :func:`symgrad.compile` rewrites the forward too.
+
+    >>> import symgrad
+    >>> x = symgrad.tensor(800.0, requires_grad=True)
+    >>> symgrad.autograd.set_stability_rewrites(True)
+    >>> symgrad.log(1 + symgrad.exp(x)).backward(); x.grad
+    tensor(1.)
+    >>> symgrad.autograd.set_stability_rewrites(False)
+    """
+    _StabilityState.enabled = bool(enabled)
+
+
+def is_stability_rewrites_enabled() -> bool:
+    """Whether ``backward`` applies the stability rewrites (see :func:`set_stability_rewrites`).
+
+    >>> import symgrad
+    >>> symgrad.autograd.is_stability_rewrites_enabled()
+    False
+    """
+    return _StabilityState.enabled
+
+
+class stability_rewrites:  # noqa: N801 - a context manager, named like torch.no_grad
+    """Context manager (and decorator) setting the stability rewrites, restoring the previous state on exit.
+
+    >>> import symgrad
+    >>> x = symgrad.tensor(-800.0, requires_grad=True)
+    >>> with symgrad.autograd.stability_rewrites():
+    ...     symgrad.log(symgrad.sigmoid(x)).backward()
+    >>> x.grad
+    tensor(1.)
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = bool(enabled)
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_StabilityState.enabled)
+        _StabilityState.enabled = self.enabled
+
+    def __exit__(self, *exc) -> None:
+        _StabilityState.enabled = self._previous.pop()
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with stability_rewrites(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def _build_options(plan: _Plan) -> tuple:
+    """The cache key and ``build_backward`` options: the rewrites see the Python numbers, so they enter the key."""
+    if not _StabilityState.enabled:
+        return plan.key, {}
+    scalars = {i: v for i, (slot, v) in enumerate(zip(plan.key[1], plan.values)) if slot[0] == "scalar"}
+    return ((plan.key, "stable", tuple((i, type(v), v) for i, v in scalars.items())),
+            {"stable": True, "scalars": scalars})
 
 
 class _FastEntry:
@@ -232,7 +311,8 @@ def run_backward(roots: list[Node], seeds: list, targets=None, retain_graph: boo
     the arguments without walking the graph generically.
     """
     fast_key = None
-    if targets is None:
+    # the fast path's structure ids leave out the Python numbers the rewrites bake in
+    if targets is None and not _StabilityState.enabled:
         fast_key = (tuple(r.skey for r in roots),
                     tuple(None if s is None else (s.shape, s.dtype.char) for s in seeds))
         entry = _FAST.get(fast_key)
@@ -324,7 +404,8 @@ def run_backward_graph(roots: list[Node], seeds: list, targets, retain_graph: bo
     """Like :func:`run_backward`, but the gradients can be differentiated again."""
     plan = _Plan(roots, seeds, targets)
     _check_saved_values(plan.order)
-    entry = GRAPH_CACHE.get_or_build(plan.key, lambda: _graph_entry(plan, namer))
+    key, options = _build_options(plan)
+    entry = GRAPH_CACHE.get_or_build(key, lambda: _graph_entry(plan, namer, options))
     compiled, ops, uses = entry
     grads = iter(_call(compiled, [plan.values[s] for s in compiled.param_slots]))
     _finish(plan.order, retain_graph)
@@ -355,8 +436,8 @@ def _reads_differentiable_values(order: list[Node]) -> bool:
     return False
 
 
-def _graph_entry(plan: _Plan, namer):
-    compiled = build_backward(plan.key, _slot_names(plan, namer), reuse_saved=False)
+def _graph_entry(plan: _Plan, namer, options: dict):
+    compiled = build_backward(plan.key, _slot_names(plan, namer), reuse_saved=False, **options)
     uses = []
     for expression in compiled.expressions:
         reached = set(topological_order([expression]))
@@ -382,7 +463,7 @@ def plan_source(roots: list[Node], seeds: list, targets=None, namer=None) -> str
     names of whichever caller compiled it first; only the names can differ.
     """
     plan = _Plan(roots, seeds, targets)
-    return build_backward(plan.key, _slot_names(plan, namer)).source
+    return build_backward(plan.key, _slot_names(plan, namer), **_build_options(plan)[1]).source
 
 
 def last_compiled() -> CompiledBackward | None:

@@ -92,18 +92,43 @@ def fuse_elementwise(outputs):
 def _fused(node: Elementwise, inputs, uses) -> TensorExpr:
     operands: list[TensorExpr] = []
     mapping = {}
+    expected = _domain_count(node.expr)
     for i, (old, x) in enumerate(zip(node.inputs, inputs)):
-        if isinstance(x, Elementwise) and uses.get(old, 0) == 1:
+        if isinstance(x, Elementwise) and uses.get(old, 0) == 1 and _worth_inlining(x, node.expr, arg(i)):
             offset = len(operands)
             operands.extend(x.inputs)
             mapping[arg(i)] = x.expr.xreplace({arg(j): arg(offset + j) for j in range(len(x.inputs))})
+            expected += _domain_count(x.expr)
         else:
             mapping[arg(i)] = arg(len(operands))
             operands.append(x)
+    composed = node.expr.xreplace(mapping)
+    if _domain_count(composed) < expected:
+        # SymPy folded exp(log(u)) or sqrt(u)**2 to u while composing: the nan of u < 0 would be lost
+        return _unfused(node, inputs)
     operands = _drop_implicit_broadcasts(operands, node.shape)
-    fused = elementwise(node.expr.xreplace(mapping), operands, node.dtype)
+    fused = elementwise(composed, operands, node.dtype)
     # inlining can cancel the only operand that carried the shape (exp(x)/exp(x) is 1)
     return fused if fused.shape == node.shape else broadcast_to(fused, node.shape)
+
+
+def _domain_count(expr: sp.Expr) -> int:
+    """How many logarithms and fractional powers (functions with a restricted domain) ``expr`` holds."""
+    return sum(1 for e in sp.preorder_traversal(expr)
+               if isinstance(e, sp.log) or (e.is_Pow and not e.exp.is_Integer))
+
+
+def _unfused(node: Elementwise, inputs) -> TensorExpr:
+    if all(a is b for a, b in zip(inputs, node.inputs)):
+        return node
+    return elementwise(node.expr, inputs, node.dtype)
+
+
+def _worth_inlining(x: Elementwise, consumer: sp.Expr, placeholder: sp.Symbol) -> bool:
+    """Inline ``x`` only where its formula is then computed once (not ``-y*(b + r) + log(1 + exp(b + r))``)."""
+    if x.dtype == bool:  # a mask stays an array: SymPy has no arithmetic on relations (x * (x > 0))
+        return False
+    return x.expr.is_Atom or consumer.count(placeholder) <= 1
 
 
 def _drop_implicit_broadcasts(operands, shape):

@@ -35,31 +35,46 @@ import sympy as sp
 from sympy.core.mul import _keep_coeff
 from sympy.core.parameters import distribute
 
+from ..symbolic.einsum import Einsum
 from ..symbolic.functions import power
 from ..symbolic.nodes import (
     BroadcastTo,
+    Concat,
+    Cumsum,
     Elementwise,
     Fill,
     MatMul,
     Permute,
     Reshape,
+    ScatterAddAlong,
+    Slice,
+    SliceScatter,
     Sum,
+    TakeAlong,
     TensorExpr,
     TensorSymbol,
     arg,
 )
 from .notation import (
     Broadcast,
+    Cumulative,
     Full,
+    Gathered,
+    Joined,
     MatProd,
     MeanOver,
     Outer,
     Permuted,
     Reshaped,
+    ScatterAdded,
+    Sliced,
+    SliceScattered,
     SumOver,
     TensorNotation,
     Transposed,
+    einsum_notation,
     shape_tuple,
+    slices_notation,
 )
 from .printing import shape_of
 
@@ -323,8 +338,10 @@ class Display:
         if isinstance(node, Elementwise):
             mean_of = self._mean_of(node)
             return self._reduction(mean_of, mean=True) if mean_of is not None else self._region(node)
-        handler = {MatMul: self._matmul, Sum: self._reduction, Reshape: self._reshape,
-                   Permute: self._permute, BroadcastTo: self._broadcast}[type(node)]
+        handler = {MatMul: self._matmul, Einsum: self._einsum, Sum: self._reduction, Reshape: self._reshape,
+                   Permute: self._permute, BroadcastTo: self._broadcast, Slice: self._slice,
+                   SliceScatter: self._slice_scatter, TakeAlong: self._take_along,
+                   ScatterAddAlong: self._scatter_add_along, Concat: self._concat, Cumsum: self._cumsum}[type(node)]
         return handler(node)
 
     def _mean_of(self, node: Elementwise) -> Sum | None:
@@ -397,9 +414,12 @@ class Display:
 
     def _matmul(self, node: MatMul) -> Shown:
         a, b = node.args
-        (n, k), m = a.shape, b.shape[1]
         left, right = self._operand(a), self._operand(b)
         depth = 1 + max(left.depth, right.depth)
+        if node.ndim > 2:  # a batch of products: NumPy's matmul of the operands as they are
+            ea, eb = self._exact(left, a.shape), self._exact(right, b.shape)
+            return Shown(_product(MatProd, ea, eb, node.shape), node.shape, depth)
+        (n, k), m = a.shape, b.shape[1]
         if k == 1 and len(left.shape) <= 1 and len(right.shape) <= 1:
             # a contraction over one element is an outer product of the two vectors
             if not left.shape or not right.shape:
@@ -410,6 +430,12 @@ class Display:
         eb, sb = self._matrix_operand(right, (k, m), vector=m == 1)
         shape = _matmul_shape(sa, sb)
         return Shown(_product(MatProd, ea, eb, shape), shape, depth)
+
+    def _einsum(self, node: Einsum) -> Shown:
+        shown = [self._operand(x) for x in node.inputs]
+        operands = [self._exact(s, x.shape) for s, x in zip(shown, node.inputs)]
+        depth = 1 + max(s.depth for s in shown)
+        return Shown(einsum_notation(node.subscripts, operands, node.shape), node.shape, depth)
 
     def _matrix_operand(self, shown: Shown, shape: tuple[int, int], vector: bool) -> tuple[sp.Expr, tuple]:
         """A matmul operand as NumPy reads it: the matrix, or a 1-D vector where the matrix is one row/column."""
@@ -469,6 +495,46 @@ class Display:
             return inner
         expr = inner.expr if _same_broadcast(inner.shape, a.shape) else self._exact(inner, a.shape)
         return Shown(Broadcast(expr, shape_tuple(node.shape)), node.shape, inner.depth + 1)
+
+
+    # ------------------------------------------------------------- indexing
+
+    def _exact_operands(self, nodes) -> tuple[list[sp.Expr], int]:
+        """The operands written with their exact shapes (indexing reads positions), and the deepest depth."""
+        shown = [self._operand(x) for x in nodes]
+        return [self._exact(s, x.shape) for s, x in zip(shown, nodes)], max(s.depth for s in shown)
+
+    def _slice(self, node: Slice) -> Shown:
+        a = node.args[0]
+        (expr,), depth = self._exact_operands([a])
+        return Shown(Sliced(expr, slices_notation(node.slices, a.shape), shape_tuple(node.shape)), node.shape,
+                     depth + 1)
+
+    def _slice_scatter(self, node: SliceScatter) -> Shown:
+        (expr,), depth = self._exact_operands([node.args[0]])
+        notation = SliceScattered(expr, slices_notation(node.slices, node.shape), shape_tuple(node.shape))
+        return Shown(notation, node.shape, depth + 1)
+
+    def _along(self, cls, node: TakeAlong | ScatterAddAlong) -> Shown:
+        a, index = node.args[:2]
+        (expr,), depth = self._exact_operands([a])
+        shown_index = self._operand(index)  # its size-1 axes are restored by the notation's NumPy form
+        notation = cls(expr, shown_index.expr, sp.Integer(node.axis), shape_tuple(index.shape), shape_tuple(node.shape))
+        return Shown(notation, node.shape, max(depth, shown_index.depth) + 1)
+
+    def _take_along(self, node: TakeAlong) -> Shown:
+        return self._along(Gathered, node)
+
+    def _scatter_add_along(self, node: ScatterAddAlong) -> Shown:
+        return self._along(ScatterAdded, node)
+
+    def _concat(self, node: Concat) -> Shown:
+        operands, depth = self._exact_operands(node.inputs)
+        return Shown(Joined(sp.Integer(node.axis), *operands, shape_tuple(node.shape)), node.shape, depth + 1)
+
+    def _cumsum(self, node: Cumsum) -> Shown:
+        (a,), depth = self._exact_operands([node.args[0]])
+        return Shown(Cumulative(a, sp.Integer(node.axis), shape_tuple(node.shape)), node.shape, depth + 1)
 
 
 def _transpose(expr: sp.Expr, shape: tuple[int, ...]) -> sp.Expr:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from ..symbolic.einsum import Einsum
 from ..symbolic.nodes import (
     BroadcastTo,
     Elementwise,
@@ -89,7 +90,10 @@ def evaluate(node: TensorExpr, arrays: dict) -> np.ndarray:
         if isinstance(n, Elementwise):
             out = _apply_kernel(n, inputs)
         elif isinstance(n, MatMul):
-            out = np.dot(*inputs)
+            out = np.matmul(*inputs)
+        elif isinstance(n, Einsum):
+            subscripts, extras = n.numpy_form()
+            out = np.einsum(subscripts, *inputs, *(getattr(np, kind)(size, dtype=int) for kind, size in extras))
         elif isinstance(n, Sum):
             out = np.sum(inputs[0], axis=n.axes, keepdims=n.keepdim)
         elif isinstance(n, Reshape):

@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 from ..autograd.engine import _Plan
-from ..autograd.graph import Node
+from ..autograd.graph import Node, value_name
 from ..compiler.backward import lower_nodes
 from ..derive import gradients
 from ..ops.elementwise import exact_number
@@ -134,7 +134,7 @@ class RecordedGraph:
                 # an unnamed view (matmul's row of a 1-D input): the formula reads the whole array
                 symbol = self._leaf_symbol(base, None, None)
                 return symbol, reshape(symbol, value.shape)
-            symbol = self._leaf_symbol(value, None, "ref" if hidden else None)
+            symbol = self._leaf_symbol(value, None, value_name(value) or ("ref" if hidden else None))
             return symbol, symbol
         symbol = self._leaf_symbol(owner.tensor._data, owner.tensor, owner.name)
         return symbol, (reshape(symbol, value.shape) if owner.view else symbol)

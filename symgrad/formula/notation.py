@@ -29,9 +29,13 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pretty.stringpict import prettyForm, stringPict
 
+from ..symbolic.einsum import numpy_einsum_form
+
 __all__ = [
     "TensorNotation", "MatProd", "Outer", "Hadamard", "Transposed", "Permuted", "SumOver", "MeanOver",
-    "Reshaped", "Broadcast", "Full", "Partial", "shape_tuple", "subscript", "superscript", "shape_text",
+    "Reshaped", "Broadcast", "Full", "Partial", "EinsumOf", "einsum_notation", "shape_tuple", "subscript",
+    "superscript", "shape_text", "Sliced", "SliceScattered", "Gathered", "ScatterAdded", "Joined", "Cumulative",
+    "slices_notation",
 ]
 
 _SUB = str.maketrans("0123456789-", "₀₁₂₃₄₅₆₇₈₉₋")
@@ -290,6 +294,51 @@ class MeanOver(_Reduction):
     numpy_name = "numpy.mean"
 
 
+class EinsumOf(TensorNotation):
+    """``einsum('ij,jk->ik', a, b)``: the subscripts (as character codes), the operands, the result shape.
+
+    Build it with :func:`einsum_notation`.
+    """
+
+    @property
+    def subscripts(self) -> str:
+        return "".join(chr(int(c)) for c in self.args[0])
+
+    @property
+    def operands(self) -> tuple:
+        return self.args[1:-1]
+
+    def _symgrad_text(self, printer) -> str:
+        operands = ", ".join(printer._print(x) for x in self.operands)
+        return f"einsum({self.subscripts!r}, {operands})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, "einsum", [sp.Symbol(repr(self.subscripts)), *self.operands])
+
+    def _latex_body(self, printer) -> str:
+        subscripts = self.subscripts.replace("->", r" \to ")
+        operands = ", ".join(printer._print(x) for x in self.operands)
+        return rf"\operatorname{{einsum}}_{{{subscripts}}}\left({operands}\right)"
+
+    def _numpycode(self, printer) -> str:
+        subscripts, extras = numpy_einsum_form(self.subscripts, self.shape)
+        operands = [printer._print(x) for x in self.operands]
+        operands += [f"{printer._module_format('numpy.' + kind)}({n})" for kind, n in extras]
+        return f"{printer._module_format('numpy.einsum')}({subscripts!r}, {', '.join(operands)})"
+
+
+def einsum_notation(subscripts: str, operands, shape) -> EinsumOf:
+    """The notation for an einsum of ``operands`` with result ``shape``.
+
+    >>> import sympy as sp
+    >>> from symgrad.formula.printing import text
+    >>> a, b = sp.symbols("a b", real=True)
+    >>> text(einsum_notation("ij,jk->ik", [a, b], (2, 4)))
+    "einsum('ij,jk->ik', a, b)"
+    """
+    return EinsumOf(sp.Tuple(*(sp.Integer(ord(c)) for c in subscripts)), *operands, shape_tuple(shape))
+
+
 class Reshaped(TensorNotation):
     """The same elements in another shape (shown only where the shape change is not just size-1 axes)."""
 
@@ -322,6 +371,186 @@ class Broadcast(TensorNotation):
 
     def _numpycode(self, printer) -> str:
         return f"{printer._module_format('numpy.broadcast_to')}({printer._print(self.operand)}, {self.shape})"
+
+
+def slices_notation(slices, shape) -> sp.Tuple:
+    """Canonical ``(start, stop, step)`` triples, one per axis, and the shape they slice, as :class:`Sliced` keeps them.
+
+    >>> import sympy as sp
+    >>> from symgrad.formula.printing import text
+    >>> text(Sliced(sp.Symbol("x"), slices_notation([(1, 3, 1), (0, 5, 1)], (4, 5)), shape_tuple((2, 5))))
+    'x[1:3]'
+    """
+    return sp.Tuple(sp.Tuple(*(sp.Tuple(*(sp.Integer(v) for v in s)) for s in slices)), shape_tuple(shape))
+
+
+def _slice_label(t: sp.Tuple) -> str:
+    """``1:3, ::-1`` for stored triples and the shape they slice (trailing whole axes left out)."""
+    slices, shape = t.args
+    parts = []
+    for (start, stop, step), size in zip((_ints(s) for s in slices), _ints(shape)):
+        if step > 0:
+            first, last = ("" if start == 0 else str(start)), ("" if stop >= size else str(stop))
+        else:
+            first, last = ("" if start == size - 1 else str(start)), ("" if stop < 0 else str(stop))
+        parts.append(f"{first}:{last}" + ("" if step == 1 else f":{step}"))
+    while len(parts) > 1 and parts[-1] == ":":
+        parts.pop()
+    return ", ".join(parts)
+
+
+def _numpy_slices(t: sp.Tuple) -> str:
+    slices = t.args[0]
+    parts = []
+    for start, stop, step in (_ints(s) for s in slices):
+        parts.append(f"slice({start}, {None if stop < 0 else stop}, {step})")
+    return f"({', '.join(parts)},)"
+
+
+class Sliced(TensorNotation):
+    """A basic slice, ``x[1:3, ::-1]``: the operand, its slices (see :func:`slices_notation`), the result shape."""
+
+    precedence = PRECEDENCE["Atom"]
+
+    # a name or a call is indexed as it is; anything looser goes in parentheses
+    def _symgrad_text(self, printer) -> str:
+        return f"{_text_arg(printer, self.operand, PRECEDENCE['Func'], False)}[{_slice_label(self.args[1])}]"
+
+    def _pretty(self, printer) -> prettyForm:
+        form = _pretty_arg(printer, self.operand, PRECEDENCE["Func"], False)
+        return prettyForm(*form.right(f"[{_slice_label(self.args[1])}]"))
+
+    def _latex_body(self, printer) -> str:
+        return f"{_latex_arg(printer, self.operand, PRECEDENCE['Func'], False)}[{_slice_label(self.args[1])}]"
+
+    def _numpycode(self, printer) -> str:
+        return f"({printer._print(self.operand)})[{_numpy_slices(self.args[1])}]"
+
+
+class SliceScattered(TensorNotation):
+    """Zeros with the operand written at a slice (a slice's gradient), ``slice_scatter(g, [1:3], 4×5)``."""
+
+    def _label(self) -> str:
+        return f"[{_slice_label(self.args[1])}]"
+
+    def _symgrad_text(self, printer) -> str:
+        return f"slice_scatter({printer._print(self.operand)}, {self._label()}, {shape_text(self.shape)})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, "slice_scatter",
+                                [self.operand, sp.Symbol(self._label()), sp.Symbol(shape_text(self.shape))])
+
+    def _latex_body(self, printer) -> str:
+        return (rf"\operatorname{{slice\_scatter}}_{{{self._label()}}}\left({printer._print(self.operand)}"
+                r"\right)")
+
+    def _numpycode(self, printer) -> str:
+        zeros = printer._module_format("numpy.zeros")
+        return (f"(lambda g, out: (out.__setitem__({_numpy_slices(self.args[1])}, g), out)[1])"
+                f"({printer._print(self.operand)}, {zeros}({self.shape}))")
+
+
+class Gathered(TensorNotation):
+    """``gather₁(x, i)``: NumPy's ``take_along_axis`` of the operand at integer index ``i`` along an axis.
+
+    Arguments: operand, index, axis, the index's exact shape (the text leaves
+    out its size-1 axes; the NumPy form restores them), result shape.
+    """
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[2])
+
+    def _index_code(self, printer) -> str:
+        return f"{printer._module_format('numpy.reshape')}({printer._print(self.args[1])}, {_ints(self.args[3])})"
+
+    def _symgrad_text(self, printer) -> str:
+        operand, index = (printer._print(a) for a in self.args[:2])
+        return f"gather{subscript(str(self.axis))}({operand}, {index})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, "gather" + subscript(str(self.axis)), list(self.args[:2]))
+
+    def _latex_body(self, printer) -> str:
+        operand, index = (printer._print(a) for a in self.args[:2])
+        return rf"\operatorname{{gather}}_{{{self.axis}}}\left({operand}, {index}\right)"
+
+    def _numpycode(self, printer) -> str:
+        operand, index = printer._print(self.operand), self._index_code(printer)
+        return f"{printer._module_format('numpy.take_along_axis')}({operand}, {index}, {self.axis})"
+
+
+class ScatterAdded(Gathered):
+    """``scatter_add₀(g, i)``: zeros of the result shape with ``g`` added at index ``i`` along an axis
+    (repeated indices accumulate; the gradient of :class:`Gathered`, with the same arguments)."""
+
+    def _symgrad_text(self, printer) -> str:
+        operand, index = (printer._print(a) for a in self.args[:2])
+        return f"scatter_add{subscript(str(self.axis))}({operand}, {index})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, "scatter_add" + subscript(str(self.axis)), list(self.args[:2]))
+
+    def _latex_body(self, printer) -> str:
+        operand, index = (printer._print(a) for a in self.args[:2])
+        return rf"\operatorname{{scatter\_add}}_{{{self.axis}}}\left({operand}, {index}\right)"
+
+    def _numpycode(self, printer) -> str:
+        operand, index = printer._print(self.operand), self._index_code(printer)
+        add_at, indices = printer._module_format("numpy.add.at"), printer._module_format("numpy.indices")
+        spread, zeros = printer._module_format("numpy.broadcast_to"), printer._module_format("numpy.zeros")
+        positions = (f"tuple({spread}(i, g.shape) if d == {self.axis} else p "
+                     f"for d, p in enumerate({indices}(g.shape, sparse=True)))")
+        return f"(lambda g, i, out: ({add_at}(out, {positions}, g), out)[1])({operand}, {index}, {zeros}({self.shape}))"
+
+
+class Joined(TensorNotation):
+    """``cat(a, b)``: tensors joined along an axis (``cat₁(a, b)`` along axis 1)."""
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[0])
+
+    @property
+    def operands(self) -> tuple:
+        return self.args[1:-1]
+
+    def _name(self) -> str:
+        return "cat" if self.axis == 0 else "cat" + subscript(str(self.axis))
+
+    def _symgrad_text(self, printer) -> str:
+        return f"{self._name()}({', '.join(printer._print(a) for a in self.operands)})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, self._name(), list(self.operands))
+
+    def _latex_body(self, printer) -> str:
+        operands = ", ".join(printer._print(a) for a in self.operands)
+        return rf"\operatorname{{cat}}_{{{self.axis}}}\left({operands}\right)"
+
+    def _numpycode(self, printer) -> str:
+        operands = ", ".join(printer._print(a) for a in self.operands)
+        return f"{printer._module_format('numpy.concatenate')}(({operands},), {self.axis})"
+
+
+class Cumulative(TensorNotation):
+    """``cumsum₀(x)``: cumulative sums along an axis."""
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[1])
+
+    def _symgrad_text(self, printer) -> str:
+        return f"cumsum{subscript(str(self.axis))}({printer._print(self.operand)})"
+
+    def _pretty(self, printer) -> prettyForm:
+        return _pretty_function(printer, "cumsum" + subscript(str(self.axis)), [self.operand])
+
+    def _latex_body(self, printer) -> str:
+        return rf"\operatorname{{cumsum}}_{{{self.axis}}}\left({printer._print(self.operand)}\right)"
+
+    def _numpycode(self, printer) -> str:
+        return f"{printer._module_format('numpy.cumsum')}({printer._print(self.operand)}, {self.axis})"
 
 
 class Full(TensorNotation):

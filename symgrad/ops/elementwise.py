@@ -31,7 +31,7 @@ from ..symbolic.functions import (
 from ..symbolic.numpy_helpers import erf as numpy_erf
 from .registry import Api, ElementwiseOp, broadcast_operands, is_scalar, promote
 
-__all__ = ["TO_COPY", "ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
+__all__ = ["TO_COPY", "COPY", "ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPROCAL", "POW", "POW_TENSOR", "RPOW",
            "EXP", "LOG", "SIGMOID", "TANH", "RELU", "ABS", "SIGN", "SQRT", "RSQRT", "EXPM1", "LOG1P", "LOG2",
            "LOG10", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "ATAN2", "SINH", "COSH", "ERF", "MAXIMUM",
            "MINIMUM", "CLAMP", "CLAMP_TENSOR", "WHERE", "LERP", "LERP_TENSOR", "EQ", "NE", "LT", "LE", "GT", "GE",
@@ -172,6 +172,9 @@ class _ConversionOp(ElementwiseOp):
 
 # `Tensor.to(dtype)`, `.double()`, `.float()`: differentiable, as PyTorch's ToCopyBackward0
 TO_COPY = _ConversionOp("to_copy", lambda a, dtype_name: a, "ToCopyBackward0")
+
+# `Tensor.copy_(src)` when a gradient is recorded: the result is `src` (broadcast); `self`'s old value gets none
+COPY = ElementwiseOp("copy", lambda a, b: b, "torch::autograd::CopyBackwards", arity=2)  # PyTorch's own name
 
 
 def _check_int_power(operands, exponent):

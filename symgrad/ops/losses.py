@@ -16,14 +16,24 @@ import sympy as sp
 
 from .. import dtypes
 from ..grad_mode import is_grad_enabled
-from ..symbolic.functions import Abs, bce, softplus, xlogy
-from ..symbolic.nodes import arg, elementwise, reduce_sum
+from ..symbolic.functions import Abs, Select, bce, softplus, xlogy
+from ..symbolic.nodes import arg, elementwise, reduce_sum, reshape
 from ..symbolic.numpy_printer import kernel_function
 from .elementwise import exact_number, type_name
-from .registry import Api, Op, broadcast_error_shapes, broadcast_operands, kernel_saved_operands, promote
+from .registry import (
+    Api,
+    ElementwiseOp,
+    Op,
+    StructuralOp,
+    broadcast_error_shapes,
+    broadcast_operands,
+    kernel_saved_operands,
+    promote,
+)
 
 __all__ = ["LossOp", "BCE_WITH_LOGITS", "REDUCTIONS", "MSE_LOSS", "L1_LOSS", "SMOOTH_L1_LOSS", "HUBER_LOSS",
-           "BINARY_CROSS_ENTROPY", "KL_DIV"]
+           "BINARY_CROSS_ENTROPY", "KL_DIV", "NLL_LOSS", "check_nll_batch", "nll_loss_arguments",
+           "SCALAR_MUL", "SCALAR_DIV", "MASKED_FILL"]
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -468,3 +478,159 @@ def _kl_grad_fn(reduction, log_target):
 
 KL_DIV = LossOp("kl_div", _kl_formula, _kl_grad_fn, arity=lambda log_target: 2, check=_kl_check,
                 api=Api(_kl_div, nn=("kl_div",)))
+
+
+# ------------------------------------------------------------ nll_loss (issue 3)
+#
+# The target holds class indices: data that changes every training step, so it
+# is an operand (a slot of the compiled backward, never part of its source).
+# The lowering compares it with a constant operand of class ids 0 … C-1
+# (shaped to broadcast along the class dimension): the one-hot selection is
+# computed inside the generated code, and a loop over batches compiles once.
+
+
+def _shape_list(shape) -> str:
+    return f"[{', '.join(map(str, shape))}]"
+
+
+def check_nll_batch(input, target) -> None:
+    """The checks PyTorch's ``nll_loss_nd`` makes before choosing a kernel (``ValueError``)."""
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    if input.ndim == 1 and target.ndim == 1 and target.shape[0] != 1:
+        raise ValueError(f"For 1D input, 1D target must have size 1, but got target size: {target.shape[0]}")
+    if input.ndim != 1 and input.shape[0] != (target.shape[0] if target.ndim else 0):
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target batch_size "
+                         f"({target.shape[0] if target.ndim else 0}).")
+    if input.ndim == 3 or input.ndim > 4:
+        expected = (input.shape[0], *input.shape[2:])
+        if tuple(target.shape) != expected:
+            raise RuntimeError(f"Expected target size {_shape_list(expected)}, got {_shape_list(target.shape)}")
+
+
+def nll_loss_arguments(input, target, weight, ignore_index: int, reduction: str) -> tuple[tuple, tuple]:
+    """PyTorch's kernel checks for ``nll_loss`` on a 1-D, 2-D or 4-D input; ``(operands, attrs)`` of :data:`NLL_LOSS`.
+
+    The class ids (an ``int64`` array shaped to broadcast along the class
+    dimension) are the third operand; a weight, when given, the fourth.
+    """
+    two_d = input.ndim == 4
+    classes = input.shape[0 if input.ndim == 1 else 1]
+    _check_nll_shapes(input, target, weight, classes, two_d)
+    _check_nll_dtypes(input, target, weight, two_d)
+    _check_targets(np.asarray(target.detach()), classes, ignore_index)
+    class_shape = (classes,) if input.ndim == 1 else (1, classes) + (1,) * (input.ndim - 2)
+    class_ids = np.arange(classes, dtype=np.int64).reshape(class_shape)
+    operands = (input, target, class_ids) + (() if weight is None else (weight,))
+    return operands, (reduction, int(ignore_index), weight is not None, two_d)
+
+
+def _check_nll_shapes(input, target, weight, classes: int, two_d: bool) -> None:
+    if two_d:
+        if target.ndim != 3:
+            raise RuntimeError("only batches of spatial targets supported (3D tensors) but got targets of "
+                               f"dimension: {target.ndim}")
+        if tuple(target.shape) != (input.shape[0], *input.shape[2:]):
+            raise RuntimeError(f"size mismatch (got input: {_shape_list(input.shape)} , target: "
+                               f"{_shape_list(target.shape)}")
+    elif target.ndim > 1:
+        raise RuntimeError("0D or 1D target tensor expected, multi-target not supported")
+    if weight is not None and (weight.ndim > 1 or weight.numel() != classes):
+        raise RuntimeError("weight tensor should be defined either for all or no classes" if two_d else
+                           f"weight tensor should be defined either for all {classes} classes or no classes but "
+                           f"got weight tensor of shape: {_shape_list(weight.shape)}")
+
+
+def _check_nll_dtypes(input, target, weight, two_d: bool) -> None:
+    if target.dtype is not dtypes.int64:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got {type_name(target.dtype)}")
+    if not input.dtype.is_floating_point:
+        kernel = "nll_loss2d_forward_out_frame" if two_d else "nll_loss_out_frame"
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{type_name(input.dtype)}\'')
+    if weight is None:
+        return
+    if weight.dtype is not input.dtype:
+        raise RuntimeError(f"expected scalar type {type_name(input.dtype)} but found {type_name(weight.dtype)}")
+    if getattr(weight, "requires_grad", False) and is_grad_enabled():
+        raise RuntimeError(f"The function '{'nll_loss2d_forward' if two_d else 'nll_loss_forward'}' is not "
+                           "differentiable with respect to argument 'weight'. This input cannot have "
+                           "requires_grad True.")
+
+
+def _check_targets(values: np.ndarray, classes: int, ignore_index: int) -> None:
+    """PyTorch's ``IndexError`` naming the first target (in memory order) that is no class and not ignored."""
+    wrong = (values != ignore_index) & ((values < 0) | (values >= classes))
+    if wrong.any():
+        raise IndexError(f"Target {values[wrong].flat[0]} is out of bounds.")
+
+
+def _nll_infer(operands, reduction, ignore_index, has_weight, two_d):
+    x = operands[0]
+    shape = () if x.ndim == 1 else (x.shape[0], *x.shape[2:])
+    return (shape if reduction == "none" else ()), x.dtype
+
+
+def _nll_forward(*values_and_attrs) -> np.ndarray:
+    (x, target, _, *weight), (reduction, ignore_index, _, _) = values_and_attrs[:-4], values_and_attrs[-4:]
+    class_dim = 0 if x.ndim == 1 else 1
+    target = target.reshape(()) if x.ndim == 1 else target  # a (1,) target of a 1-D input is one sample
+    kept = target != ignore_index
+    safe = np.where(kept, target, 0)
+    picked = np.take_along_axis(x, np.expand_dims(safe, class_dim), class_dim).squeeze(class_dim)
+    weights = np.where(kept, weight[0][safe] if weight else 1, 0).astype(x.dtype)
+    with np.errstate(all="ignore"):
+        losses = np.where(kept, -weights * picked, 0).astype(x.dtype)
+        if reduction == "none":
+            return np.asarray(losses, order="C")
+        total = np.sum(losses, dtype=x.dtype)
+        if reduction == "mean":
+            total = total / np.sum(weights, dtype=x.dtype)
+    return np.asarray(total, dtype=x.dtype)
+
+
+def _nll_lower(*inputs_and_attrs):
+    (x, target, class_ids, *weight), (reduction, ignore_index, _, _) = inputs_and_attrs[:-4], inputs_and_attrs[-4:]
+    target = reshape(target, () if x.ndim == 1 else (x.shape[0], 1, *x.shape[2:]))
+    # a0 = input, a1 = target, a2 = class id, a3 = weight: the entry each sample picks
+    picked = sp.And(sp.Eq(arg(1), arg(2)), sp.Ne(arg(1), ignore_index))
+    w = arg(3) if weight else sp.Integer(1)
+    inputs = [x, target, class_ids, *(reshape(v, class_ids.shape) for v in weight)]
+    selected = elementwise(Select((-w * arg(0), picked), (0, True)), inputs, x.dtype)
+    if reduction == "none":
+        return reduce_sum(selected, (0 if x.ndim == 1 else 1,))
+    total = reduce_sum(selected)
+    if reduction == "sum":
+        return total
+    total_weight = reduce_sum(elementwise(Select((w, picked), (0, True)), inputs, x.dtype))
+    return elementwise(arg(0) / arg(1), [total, total_weight], x.dtype)
+
+
+def _nll_grad_fn(reduction, ignore_index, has_weight, two_d) -> str:
+    return "NllLoss2DBackward0" if two_d else "NllLossBackward0"
+
+
+NLL_LOSS = StructuralOp(
+    "nll_loss", _nll_grad_fn, infer=_nll_infer, forward=_nll_forward, lower=_nll_lower,
+    value_only=(1, 2, 3),  # target, class ids and weight are not graph edges (PyTorch's node has one)
+    saves=lambda needs_grad: {0, 1} | ({3} if len(needs_grad) == 4 else set()),  # input, target, weight
+)
+
+
+# PyTorch's composite losses (cross_entropy with label smoothing or probability
+# targets) multiply and divide by C++ Scalars: MulBackward1 / DivBackward1, one edge.
+SCALAR_MUL = ElementwiseOp("mul_scalar", lambda a, s: a * s, "MulBackward1", arity=2, numpy=np.multiply,
+                           value_only=(1,))
+SCALAR_DIV = ElementwiseOp("div_scalar", lambda a, s: a / s, "DivBackward1", arity=2, float_result=True,
+                           numpy=np.true_divide, value_only=(1,))
+
+
+def _masked_fill_dtype_check(operands):
+    if operands[1].dtype is not dtypes.bool:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{type_name(operands[1].dtype).lower()}")
+
+
+# Tensor.masked_fill(mask, value) with a number: PyTorch's MaskedFillBackward0 (the
+# label-smoothing term of cross_entropy zeroes the ignored samples with it)
+MASKED_FILL = ElementwiseOp("masked_fill", lambda a, mask, value: Select((value, sp.Ne(mask, 0)), (a, True)),
+                            "MaskedFillBackward0", arity=3, value_only=(1, 2), check=_masked_fill_dtype_check)

@@ -37,7 +37,7 @@ import sympy as sp
 
 from .. import dtypes
 from ..symbolic.nodes import arg, elementwise, reduce_sum, reshape
-from .registry import Api, StructuralOp
+from .registry import Api, StructuralOp, note_reference
 from .structural import _converted, _reduced_shape, _torch_type_name, normalize_dim, normalize_dims
 
 __all__ = ["PROD", "VAR", "STD", "AMAX", "AMIN", "MAX_ALL", "MIN_ALL", "MAX_DIM", "MIN_DIM", "LOGSUMEXP",
@@ -221,7 +221,8 @@ def check_nonempty(name: str, shape, dims, all_dims: bool) -> None:
 
 def extreme_reference(input, dims, largest: bool) -> np.ndarray:
     """The reduced maximum (or minimum) of ``input``'s data, with reduced dims kept as size 1."""
-    return (np.amax if largest else np.amin)(_values(input), axis=dims, keepdims=True)
+    reference = (np.amax if largest else np.amin)(_values(input), axis=dims, keepdims=True)
+    return note_reference(reference, "reference_max" if largest else "reference_min", dims)
 
 
 def _extreme_lower(x, reference, dims, keepdim, magnitude=False):
@@ -290,7 +291,7 @@ def selection_reference(input, dim: int, largest: bool) -> tuple[np.ndarray, np.
     indices = (np.argmax if largest else np.argmin)(data, axis=dim, keepdims=True)
     one_hot = np.zeros(data.shape, dtype=bool)
     np.put_along_axis(one_hot, indices, True, axis=dim)
-    return indices.astype(np.int64), one_hot
+    return indices.astype(np.int64), note_reference(one_hot, f"selection_mask_{'max' if largest else 'min'}", (dim,))
 
 
 def _selection_infer(operands, dims, keepdim):
@@ -323,7 +324,8 @@ def _shift(input, dims) -> np.ndarray:
     """A shift that keeps ``exp`` in range: the maximum, with infinities (and empty reductions) made 0."""
     data = _values(input).astype(_float_dtype(input).numpy, copy=False)
     top = np.amax(data, axis=dims, keepdims=True, initial=-np.inf)
-    return np.where(np.isinf(top), 0, top).astype(data.dtype, copy=False)
+    return note_reference(np.where(np.isinf(top), 0, top).astype(data.dtype, copy=False), "reference_finite_shift",
+                          dims)
 
 
 def _logsumexp_signature(input, dim, keepdim=False):
@@ -381,7 +383,7 @@ def _softmax_api(name: str) -> Api:
             raise NotImplementedError(f'"{kernel}" not implemented for \'{_torch_type_name(x.dtype)}\'')
         dims = (d,) if x.ndim else ()
         shift = np.amax(_values(x), axis=dims, keepdims=True, initial=-np.inf)
-        return (x, shift), (dims,)
+        return (x, note_reference(shift, "reference_shift", dims)), (dims,)
     signature.__name__ = name
     grad_fn = "SoftmaxBackward0" if name == "softmax" else "LogSoftmaxBackward0"
     formula = "exp(x) / sum(exp(x))" if name == "softmax" else "x - log(sum(exp(x)))"
@@ -459,7 +461,8 @@ def _vector_norm_signature(x, ord=2, dim=None, keepdim=False, *, dtype=None):
         raise RuntimeError("linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
                            "operation does not have an identity")
     data = np.abs(_values(x)).astype(dtypes.as_dtype(dtype_name).numpy if dtype_name else x.dtype.numpy)
-    return (x, (np.amax if ord > 0 else np.amin)(data, axis=dims, keepdims=True)), attrs
+    reference = (np.amax if ord > 0 else np.amin)(data, axis=dims, keepdims=True)
+    return (x, note_reference(reference, "reference_absmax" if ord > 0 else "reference_absmin", dims)), attrs
 
 
 def _norm_infer(operands, ord, dims, keepdim, dtype_name):

@@ -16,6 +16,7 @@ Python scalars) plus a tuple of hashable *attributes*.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -28,7 +29,8 @@ from ..derive import local_derivative
 from ..symbolic.nodes import arg, elementwise
 from ..symbolic.numpy_printer import kernel_function, may_warn, quiet
 
-__all__ = ["Api", "Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype"]
+__all__ = ["Api", "Op", "ElementwiseOp", "StructuralOp", "REGISTRY", "broadcast_error_shapes", "operand_dtype",
+           "note_reference", "reference_recipe"]
 
 REGISTRY: dict[str, Op] = {}
 
@@ -283,3 +285,31 @@ class StructuralOp(Op):
 
     def lower(self, inputs, attrs, dtype):
         return self._lower(*inputs, *attrs)
+
+
+# ---------------------------------------------------------------- reference operands
+
+# The reductions compute *reference operands* (a maximum to shift by, a one-hot
+# selection) in NumPy and pass them as constants.  A compiled function cannot
+# take them from the trace (they change with the input), so each is noted with
+# how to recompute it: a ``symgrad.symbolic.nodes.Reference`` kind and axes.
+_REFERENCES: dict[int, tuple] = {}
+
+
+def note_reference(array: np.ndarray, kind: str, axes) -> np.ndarray:
+    """Remember that ``array`` is reference ``kind`` over ``axes`` of its op's first operand; returns it.
+
+    >>> a = note_reference(np.zeros((1, 1)), "reference_max", (1,))
+    >>> reference_recipe(a)
+    ('reference_max', (1,))
+    """
+    array = np.asarray(array)  # NumPy reduces a 0-d array to a scalar, which cannot be weakly referenced
+    key = id(array)
+    _REFERENCES[key] = (weakref.ref(array, lambda _, key=key: _REFERENCES.pop(key, None)), kind, tuple(axes))
+    return array
+
+
+def reference_recipe(value) -> tuple[str, tuple[int, ...]] | None:
+    """``(kind, axes)`` when ``value`` is a noted reference operand, else None."""
+    entry = _REFERENCES.get(id(value))
+    return entry[1:] if entry is not None and entry[0]() is value else None

@@ -189,10 +189,15 @@ MM = StructuralOp("mm", "MmBackward0", infer=_mm_infer, forward=np.matmul, lower
 
 def _mv_infer(operands):
     a, v = operands
-    if a.ndim != 2 or v.ndim != 1 or a.shape[1] != v.shape[0]:
+    if a.ndim != 2 or v.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got 1, {a.ndim}, {v.ndim}")
+    if a.shape[1] != v.shape[0]:
         raise RuntimeError(f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
                            f"vec ({v.shape[0]})")
-    return (a.shape[0],), _same_dtype(a, v, "m1 and m2")
+    if a.dtype is not v.dtype:  # PyTorch's mv is addmv into a result of the vector's dtype
+        names = (_torch_type_name(v.dtype), _torch_type_name(a.dtype), _torch_type_name(v.dtype))
+        raise RuntimeError("addmv input tensors must have the same dtype, but got {}, {}, and {}".format(*names))
+    return (a.shape[0],), a.dtype
 
 
 MV = StructuralOp(

@@ -26,8 +26,11 @@ from sympy.core.symbol import Str
 
 __all__ = [
     "TensorExpr", "TensorSymbol", "Elementwise", "MatMul", "Sum", "Reshape", "BroadcastTo",
-    "Permute", "Fill", "arg", "elementwise", "matmul", "reduce_sum", "reshape", "broadcast_to",
+    "Permute", "Fill", "Reference", "REFERENCE_KINDS", "arg", "elementwise", "matmul", "swap_last_axes",
+    "reduce_sum", "reshape", "broadcast_to",
     "permute", "fill", "broadcast_shapes", "unbroadcast", "topological_order", "replace_nodes",
+    "Slice", "SliceScatter", "TakeAlong", "ScatterAddAlong", "Concat", "Cumsum", "canonical_slice",
+    "slice_axes", "slice_scatter", "take_along", "scatter_add_along", "concat", "cumsum",
 ]
 
 
@@ -83,6 +86,24 @@ class TensorExpr(sp.Basic):
         """The tensor operands (the args that are tensors, not attributes)."""
         return tuple(a for a in self.args if isinstance(a, TensorExpr))
 
+    def __hash__(self) -> int:
+        # SymPy hashes recursively and caches; a chain of 1000 ops would exceed Python's recursion
+        # limit on its first hash, so operands are hashed first, bottom-up, without recursion
+        if self._mhash is None:
+            _hash_operands_first(self)
+        return sp.Basic.__hash__(self)
+
+
+def _hash_operands_first(root: TensorExpr) -> None:
+    stack = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            sp.Basic.__hash__(node)
+            continue
+        stack.append((node, True))
+        stack.extend((a, False) for a in node.args if isinstance(a, TensorExpr) and a._mhash is None)
+
 
 class TensorSymbol(TensorExpr):
     """A named tensor value supplied at call time (a leaf, a constant, a saved value, a seed).
@@ -132,11 +153,11 @@ class Elementwise(TensorExpr):
 
 
 class MatMul(TensorExpr):
-    """Matrix product of two 2-D tensors."""
+    """Matrix product of the last two axes, leading (batch) axes broadcast: NumPy's ``a @ b`` for N >= 2."""
 
     def __new__(cls, a: TensorExpr, b: TensorExpr):
         obj = sp.Basic.__new__(cls, a, b)
-        obj.shape = (a.shape[0], b.shape[1])
+        obj.shape = broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         obj.dtype = np.result_type(a.dtype, b.dtype)
         return obj
 
@@ -211,6 +232,154 @@ class Fill(TensorExpr):
         return self.args[0]
 
 
+class Reference(TensorExpr):
+    """A value computed from ``a`` that gradients do not flow through (no adjoint rule).
+
+    The reductions' *reference operands* (:mod:`symgrad.ops.reductions`): the
+    eager path computes them in NumPy and passes them as constants; a compiled
+    function (:func:`symgrad.compile`) computes them itself.  ``kind`` is one of
+    :data:`REFERENCE_KINDS`; reduced ``axes`` are kept as size 1.
+    """
+
+    def __new__(cls, kind: str, a: TensorExpr, axes, dtype: str):
+        obj = sp.Basic.__new__(cls, Str(kind), a, _tuple(axes), Str(dtype))
+        axes = set(axes)
+        masks = kind.startswith("selection_mask")
+        obj.shape = a.shape if masks else tuple(1 if i in axes else s for i, s in enumerate(a.shape))
+        obj.dtype = np.dtype(dtype)
+        return obj
+
+    @property
+    def kind(self) -> str:
+        return self.args[0].name
+
+    @property
+    def axes(self) -> tuple[int, ...]:
+        return _ints(self.args[2])
+
+
+# the kinds, each printed as a call of the NumPy helper of that name (symbolic/numpy_helpers.py)
+REFERENCE_KINDS = ("reference_max", "reference_min", "reference_absmax", "reference_absmin",
+                   "reference_shift", "reference_finite_shift", "selection_mask_max", "selection_mask_min")
+
+
+# ---------------------------------------------------------------- indexing primitives
+# Slices are static (attributes, part of a compiled function's structure);
+# integer index arrays are operands (values supplied at call time), so a loop
+# whose indices change every step compiles once.
+
+
+def _slice_tuple(slices) -> sp.Tuple:
+    return sp.Tuple(*(_tuple(s) for s in slices))
+
+
+def _slices(t: sp.Tuple) -> tuple[tuple[int, int, int], ...]:
+    return tuple(_ints(s) for s in t)
+
+
+class Slice(TensorExpr):
+    """``a[start:stop:step, …]``: one canonical ``(start, stop, step)`` per axis (see :func:`canonical_slice`)."""
+
+    def __new__(cls, a: TensorExpr, slices):
+        obj = sp.Basic.__new__(cls, a, _slice_tuple(slices))
+        obj.shape = tuple(len(range(*s)) for s in slices)
+        obj.dtype = a.dtype
+        return obj
+
+    @property
+    def slices(self) -> tuple[tuple[int, int, int], ...]:
+        return _slices(self.args[1])
+
+
+class SliceScatter(TensorExpr):
+    """Zeros of ``shape`` with ``a`` written at ``slices``: the adjoint of :class:`Slice`."""
+
+    def __new__(cls, a: TensorExpr, slices, shape):
+        obj = sp.Basic.__new__(cls, a, _slice_tuple(slices), _tuple(shape))
+        obj.shape = tuple(int(s) for s in shape)
+        obj.dtype = a.dtype
+        return obj
+
+    @property
+    def slices(self) -> tuple[tuple[int, int, int], ...]:
+        return _slices(self.args[1])
+
+
+def _along_shape(a_shape, index_shape, axis: int) -> tuple[int, ...]:
+    """NumPy ``take_along_axis``: the other axes broadcast, ``axis`` has the index's size."""
+    def without(shape):
+        return tuple(1 if i == axis else s for i, s in enumerate(shape))
+    shape = list(broadcast_shapes(without(a_shape), without(index_shape)))
+    shape[axis] = index_shape[axis]
+    return tuple(shape)
+
+
+class TakeAlong(TensorExpr):
+    """NumPy's ``take_along_axis(a, index, axis)``; ``index`` is an integer tensor operand (a value, not structure)."""
+
+    def __new__(cls, a: TensorExpr, index: TensorExpr, axis):
+        obj = sp.Basic.__new__(cls, a, index, sp.Integer(int(axis)))
+        obj.shape = _along_shape(a.shape, index.shape, int(axis))
+        obj.dtype = a.dtype
+        return obj
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[2])
+
+
+class ScatterAddAlong(TensorExpr):
+    """Zeros with ``size`` along ``axis``, ``a`` added at ``index`` (repeats accumulate): the adjoint of TakeAlong."""
+
+    def __new__(cls, a: TensorExpr, index: TensorExpr, axis, size):
+        obj = sp.Basic.__new__(cls, a, index, sp.Integer(int(axis)), sp.Integer(int(size)))
+        obj.shape = tuple(int(size) if i == int(axis) else s for i, s in enumerate(a.shape))
+        obj.dtype = a.dtype
+        return obj
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[2])
+
+    @property
+    def size(self) -> int:
+        return int(self.args[3])
+
+
+class Concat(TensorExpr):
+    """Tensors of one dtype joined along ``axis`` (NumPy ``concatenate``)."""
+
+    def __new__(cls, axis, *inputs: TensorExpr):
+        obj = sp.Basic.__new__(cls, sp.Integer(int(axis)), *inputs)
+        axis = int(axis)
+        first = inputs[0].shape
+        obj.shape = first[:axis] + (sum(x.shape[axis] for x in inputs),) + first[axis + 1:]
+        obj.dtype = inputs[0].dtype
+        return obj
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[0])
+
+    @property
+    def inputs(self) -> tuple[TensorExpr, ...]:
+        return self.args[1:]
+
+
+class Cumsum(TensorExpr):
+    """Cumulative sum along ``axis``."""
+
+    def __new__(cls, a: TensorExpr, axis):
+        obj = sp.Basic.__new__(cls, a, sp.Integer(int(axis)))
+        obj.shape = a.shape
+        obj.dtype = a.dtype
+        return obj
+
+    @property
+    def axis(self) -> int:
+        return int(self.args[1])
+
+
 # ---------------------------------------------------------------- constructors
 
 
@@ -271,15 +440,27 @@ def _still_broadcasts(inputs, dropped: int, out_shape) -> bool:
 
 
 def matmul(a: TensorExpr, b: TensorExpr) -> TensorExpr:
-    """2-D matrix product.
+    """Matrix product of 2-D or batched (N-D, batch axes broadcast) operands.
 
-    >>> a = TensorSymbol("a", (2, 5), "float64"); b = TensorSymbol("b", (5, 3), "float64")
+    >>> a = TensorSymbol("a", (2, 5), "float64"); b = TensorSymbol("b", (4, 1, 5, 3), "float64")
     >>> matmul(a, b).shape
-    (2, 3)
+    (4, 1, 2, 3)
     """
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
         raise ValueError(f"matmul shapes {a.shape} and {b.shape}")
+    broadcast_shapes(a.shape[:-2], b.shape[:-2])
     return MatMul(a, b)
+
+
+def swap_last_axes(a: TensorExpr) -> TensorExpr:
+    """The matrix transpose of the last two axes (a batch of matrices stays a batch).
+
+    >>> swap_last_axes(TensorSymbol("a", (4, 2, 5), "float64")).shape
+    (4, 5, 2)
+    """
+    perm = list(range(a.ndim))
+    perm[-2], perm[-1] = perm[-1], perm[-2]
+    return permute(a, perm)
 
 
 def reduce_sum(a: TensorExpr, axes=None, keepdim: bool = False) -> TensorExpr:
@@ -357,6 +538,98 @@ def fill(value, shape, dtype) -> Fill:
     (2,)
     """
     return Fill(value, shape, _dtype_name(dtype))
+
+
+def canonical_slice(size: int, start: int | None, stop: int | None, step: int) -> tuple[int, int, int]:
+    """Python's ``slice(start, stop, step)`` of an axis of ``size`` as ``(first, first + length*step, step)``.
+
+    Equal selections get equal triples (so equal subgraphs meet); a negative
+    step's stop may be negative, meaning "through index 0".
+
+    >>> canonical_slice(5, None, None, 1), canonical_slice(5, None, None, -1), canonical_slice(5, 1, 100, 2)
+    ((0, 5, 1), (4, -1, -1), (1, 5, 2))
+    """
+    r = range(*slice(start, stop, step).indices(size))
+    first = r.start if len(r) else 0
+    return first, first + len(r) * r.step, r.step
+
+
+def _is_full(s: tuple[int, int, int], size: int) -> bool:
+    return s == (0, size, 1)
+
+
+def slice_axes(a: TensorExpr, slices) -> TensorExpr:
+    """``a`` sliced: ``slices`` maps axes to canonical ``(start, stop, step)``; other axes are kept whole.
+
+    >>> slice_axes(TensorSymbol("a", (4, 5), "float64"), {0: (1, 3, 1)}).shape
+    (2, 5)
+    """
+    full = [slices.get(i, (0, n, 1)) for i, n in enumerate(a.shape)]
+    if all(_is_full(s, n) for s, n in zip(full, a.shape)):
+        return a
+    if isinstance(a, Fill):
+        return fill(a.value, tuple(len(range(*s)) for s in full), a.dtype)
+    return Slice(a, full)
+
+
+def slice_scatter(a: TensorExpr, slices, shape) -> TensorExpr:
+    """Zeros of ``shape`` holding ``a`` at ``slices`` (one canonical triple per axis).
+
+    >>> slice_scatter(TensorSymbol("g", (2, 5), "float64"), [(1, 3, 1), (0, 5, 1)], (4, 5)).shape
+    (4, 5)
+    """
+    slices = [tuple(s) for s in slices]
+    if all(_is_full(s, n) for s, n in zip(slices, shape)):
+        return a
+    if isinstance(a, Fill) and a.value == 0:
+        return fill(0, shape, a.dtype)
+    return SliceScatter(a, slices, shape)
+
+
+def take_along(a: TensorExpr, index: TensorExpr, axis: int) -> TakeAlong:
+    """``np.take_along_axis(a, index, axis)`` (``index`` has ``a``'s number of axes).
+
+    >>> take_along(TensorSymbol("a", (4, 5), "float64"), TensorSymbol("i", (3, 1), "int64"), 0).shape
+    (3, 5)
+    """
+    if index.ndim != a.ndim:
+        raise ValueError(f"index of {index.ndim} axes for a tensor of {a.ndim}")
+    return TakeAlong(a, index, axis)
+
+
+def scatter_add_along(a: TensorExpr, index: TensorExpr, axis: int, size: int) -> TensorExpr:
+    """Zeros with ``size`` along ``axis``, ``a`` added at ``index`` (the adjoint of :func:`take_along`).
+
+    >>> scatter_add_along(TensorSymbol("g", (3, 5), "float64"), TensorSymbol("i", (3, 1), "int64"), 0, 4).shape
+    (4, 5)
+    """
+    if isinstance(a, Fill) and a.value == 0:
+        return fill(0, ScatterAddAlong(a, index, axis, size).shape, a.dtype)
+    return ScatterAddAlong(a, index, axis, size)
+
+
+def concat(tensors, axis: int) -> TensorExpr:
+    """Join tensors of one dtype along ``axis`` (empty ones dropped; one tensor is itself).
+
+    >>> concat([TensorSymbol("a", (2, 3), "float64"), TensorSymbol("b", (1, 3), "float64")], 0).shape
+    (3, 3)
+    """
+    tensors = list(tensors)
+    kept = [x for x in tensors if x.shape[axis] != 0] or tensors[:1]
+    if len({x.dtype for x in kept}) != 1:
+        raise ValueError("concat of tensors of different dtypes")
+    return kept[0] if len(kept) == 1 else Concat(axis, *kept)
+
+
+def cumsum(a: TensorExpr, axis: int) -> TensorExpr:
+    """Cumulative sum along ``axis`` (a 0-d or length-1 axis is the tensor itself).
+
+    >>> cumsum(TensorSymbol("a", (2, 3), "float64"), 1).shape
+    (2, 3)
+    """
+    if a.ndim == 0 or a.shape[axis] <= 1:
+        return a
+    return Cumsum(a, axis)
 
 
 def unbroadcast(g: TensorExpr, shape: tuple[int, ...]) -> TensorExpr:

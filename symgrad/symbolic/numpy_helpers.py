@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-__all__ = ["HELPERS", "erf", "helpers_called", "helper_source"]
+__all__ = ["HELPERS", "erf", "helpers_called", "helper_source", "slice_scatter", "scatter_add_along"]
 
 
 def erf(x):
@@ -69,7 +69,99 @@ def erf(x):
     return np.copysign(out, x).astype(dtype, copy=False)
 
 
-HELPERS = {"erf": erf}
+def reference_max(x, axis):
+    """The maximum over ``axis``, kept as size 1 (a reduction's reference value).
+
+    >>> reference_max(np.array([[1.0, 3.0], [2.0, 0.0]]), (1,))
+    array([[3.],
+           [2.]])
+    """
+    return np.amax(x, axis=axis, keepdims=True)
+
+
+def reference_min(x, axis):
+    """The minimum over ``axis``, kept as size 1."""
+    return np.amin(x, axis=axis, keepdims=True)
+
+
+def reference_absmax(x, axis):
+    """The largest magnitude over ``axis``, kept as size 1 (the inf-norm)."""
+    return np.amax(np.abs(x), axis=axis, keepdims=True)
+
+
+def reference_absmin(x, axis):
+    """The smallest magnitude over ``axis``, kept as size 1 (the -inf-norm)."""
+    return np.amin(np.abs(x), axis=axis, keepdims=True)
+
+
+def reference_shift(x, axis):
+    """The maximum over ``axis`` (``-inf`` when empty), kept as size 1: softmax's shift."""
+    return np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
+
+
+def reference_finite_shift(x, axis):
+    """The maximum over ``axis`` with infinities made 0: logsumexp's shift (exact for any finite shift).
+
+    >>> reference_finite_shift(np.array([1.0, np.inf]), (0,))
+    array([0.])
+    """
+    top = np.amax(x, axis=axis, keepdims=True, initial=-np.inf)
+    return np.where(np.isinf(top), 0, top).astype(x.dtype, copy=False)
+
+
+def selection_mask_max(x, axis):
+    """A boolean mask of the first maximum along the one ``axis`` (max(dim)'s selected element).
+
+    >>> selection_mask_max(np.array([1.0, 3.0, 3.0]), (0,))
+    array([False,  True, False])
+    """
+    if x.ndim == 0:
+        return np.ones((), dtype=bool)
+    mask = np.zeros(x.shape, dtype=bool)
+    np.put_along_axis(mask, np.argmax(x, axis=axis[0], keepdims=True), True, axis=axis[0])
+    return mask
+
+
+def selection_mask_min(x, axis):
+    """A boolean mask of the first minimum along the one ``axis``."""
+    if x.ndim == 0:
+        return np.ones((), dtype=bool)
+    mask = np.zeros(x.shape, dtype=bool)
+    np.put_along_axis(mask, np.argmin(x, axis=axis[0], keepdims=True), True, axis=axis[0])
+    return mask
+
+
+def slice_scatter(values, shape, index):
+    """Zeros of ``shape`` with ``values`` written at ``index`` (a slice's gradient).
+
+    >>> slice_scatter(np.array([1.0, 2.0]), (4,), np.s_[1:3])
+    array([0., 1., 2., 0.])
+    """
+    out = np.zeros(shape, dtype=values.dtype)
+    out[index] = values
+    return out
+
+
+def scatter_add_along(values, index, axis, size):
+    """Zeros with ``size`` along ``axis``, ``values`` added at ``index`` (``take_along_axis``'s gradient).
+
+    Repeated indices accumulate.
+
+    >>> scatter_add_along(np.array([1.0, 2.0, 3.0]), np.array([0, 2, 0]), 0, 3)
+    array([4., 0., 2.])
+    """
+    shape = list(values.shape)
+    shape[axis] = size
+    out = np.zeros(shape, dtype=values.dtype)
+    positions = list(np.indices(values.shape, sparse=True))
+    positions[axis] = np.broadcast_to(index, values.shape)
+    np.add.at(out, tuple(positions), values)
+    return out
+
+
+HELPERS = {f.__name__: f for f in (erf, reference_max, reference_min, reference_absmax, reference_absmin,
+                                   reference_shift, reference_finite_shift, selection_mask_max,
+                                   selection_mask_min, slice_scatter, scatter_add_along)}
 
 
 def helpers_called(source: str) -> list[str]:

@@ -9,6 +9,7 @@ turn float32 arrays into float64.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -141,8 +142,24 @@ def kernel_source(expr: sp.Expr, names: list[str]) -> str:
     >>> kernel_source(arg(0) / 3 - arg(1) / 3, ["z", "y"])
     '(-y + z)/3'
     """
-    mapping = {arg(i): sp.Symbol(name, real=True) for i, name in enumerate(names)}
-    return _PRINTER.doprint(sp.factor_terms(expr.xreplace(mapping)))
+    # printed once per kernel and order of its input names: a chain of 1000 ops repeats a few kernels.
+    # Placeholders ranked like the names sort the terms the same way, so the text is what printing
+    # with the names would give.
+    ranks = sorted(range(len(names)), key=names.__getitem__)
+    rank_of = tuple(ranks.index(i) for i in range(len(names)))
+    template = _kernel_template(expr, rank_of)
+    return _PLACEHOLDER.sub(lambda m: names[ranks[int(m.group(1))]], template)
+
+
+_PLACEHOLDER = re.compile(r"_K(\d+)_")
+
+
+@lru_cache(maxsize=8192)
+def _kernel_template(expr: sp.Expr, rank_of: tuple[int, ...]) -> str:
+    """The kernel printed with input ``i`` named ``_K{rank_of[i]}_``."""
+    # zero-padded, so that the placeholders sort like their ranks
+    mapping = {arg(i): sp.Symbol(f"_K{rank:04d}_", real=True) for i, rank in enumerate(rank_of)}
+    return re.sub(r"_K0*(\d+)_", r"_K\1_", _PRINTER.doprint(sp.factor_terms(expr.xreplace(mapping))))
 
 
 _QUIET_FUNCTIONS = (sp.Add, sp.Mul, sp.Heaviside, sp.Max, sp.Min, sp.Abs, sp.sign, sp.tanh)

@@ -2,10 +2,11 @@
 
 ``Tensor.__getitem__`` follows PyTorch's indexing (``applySlicing``): each
 integer is a ``select`` (``SelectBackward0``), each slice a ``slice``
-(``SliceBackward0``; a whole-axis slice inside a tuple is skipped), each
-``None`` an ``unsqueeze``; integer arrays and boolean masks, once all basic
+(``SliceBackward0``; inside a tuple, a slice written from 0 to the end, ``:``
+or ``0:n``, is skipped), each ``None`` an ``unsqueeze``; integer arrays and
+boolean masks (as the positions of their True entries), once all basic
 indices are applied, become one ``index`` node (``IndexBackward0``) whose
-flat index is a runtime operand; an index that changes nothing gives
+index arrays are runtime operands; an index that changes nothing gives
 ``AliasBackward0``.  The records live in :mod:`symgrad.ops.indexing`.
 
 ``split``/``chunk`` return one tensor per piece, each with its own
@@ -24,6 +25,7 @@ from .functional import cumsum, flip, gather, index_select, narrow
 from .grad_mode import is_grad_enabled, no_grad
 from .ops import indexing as ix
 from .ops import structural as st
+from .ops.shape import expand_shape
 from .symbolic.nodes import canonical_slice
 from .tensor import Tensor, _as_operand, _make, apply
 
@@ -181,9 +183,11 @@ def _slice(x: Tensor, dim: int, item: slice, skip_whole: bool) -> Tensor:
     if x.ndim == 0:
         raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in "
                          "C++ to convert a 0-dim tensor to a number")
-    bounds = canonical_slice(x.shape[dim], start, stop, step or 1)
-    if skip_whole and bounds == (0, x.shape[dim], 1):
+    size = x.shape[dim]
+    # PyTorch skips a slice written from 0 to the end or past it (`:`, `0:n`), not one that only selects all
+    if skip_whole and start in (None, 0) and (stop is None or stop >= size) and step in (None, 1):
         return x
+    bounds = canonical_slice(size, start, stop, step or 1)
     return apply(ix.SLICE, (x,), (dim, *bounds))
 
 
@@ -213,11 +217,13 @@ def _index(x: Tensor, advanced: list) -> Tensor:
                          f"{shapes}") from None
     if len(dims) > 64:
         raise IndexError(f"too many index arrays ({len(dims)}); symgrad takes at most 64")
-    for d, a in zip(dims, arrays):
+    for k, (d, a) in enumerate(zip(dims, arrays)):
         size, values = x.shape[d], a._data
+        if size == 0 and values.size:
+            raise IndexError("index is out of bounds for dimension with size 0")
         wrong = (values < -size) | (values >= size)
-        if wrong.any():
-            raise IndexError(ix.out_of_bounds(int(values[wrong].flat[0]), d, size))
+        if x.numel() and wrong.any():  # PyTorch names the index's position among the index arrays
+            raise IndexError(ix.out_of_bounds(int(values[wrong].flat[0]), k, size))
     adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
     rest = [d for d in range(x.ndim) if d not in dims]
     perm = tuple(range(x.ndim)) if adjacent else tuple(dims + rest)
@@ -248,13 +254,18 @@ def setitem(self: Tensor, index, value) -> None:
     with no_grad():
         target = getitem(self, index)  # PyTorch's checks and errors; a view for basic indexing
     source = value._data if isinstance(value, Tensor) else np.asarray(value)
-    shape = np.broadcast_shapes(source.shape, target.shape) if source.ndim <= target.ndim else None
-    if shape != tuple(target.shape):
-        raise RuntimeError(f"shape mismatch: value tensor of shape {ix.shape_list(source.shape)} cannot be "
-                           f"broadcast to indexing result of shape {ix.shape_list(target.shape)}")
-    if target._data.base is not None and np.shares_memory(target._data, self._data):
+    view = target._data.base is not None and np.shares_memory(target._data, self._data)
+    if view:  # PyTorch copies into the view: expand's rule and message
+        expand_shape(source.shape, tuple(target.shape), target.dtype)
         np.copyto(target._data, source, casting="unsafe")
     else:
+        try:
+            fits = np.broadcast_shapes(source.shape, target.shape) == tuple(target.shape)
+        except ValueError:
+            fits = False
+        if not fits:
+            raise RuntimeError(f"shape mismatch: value tensor of shape {ix.shape_list(source.shape)} cannot be "
+                               f"broadcast to indexing result of shape {ix.shape_list(target.shape)}")
         self._data[_numpy_index(index)] = source
     self._version_counter.value += 1
 
@@ -325,26 +336,27 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor,
     """
     tensor = _as_operand(tensor)
     if tensor.ndim == 0:
-        raise RuntimeError(f"{'split' if isinstance(split_size_or_sections, int) else 'split_with_sizes'} expects "
-                           "at least a 1-dimensional tensor")
-    dim = st.normalize_dim(dim, tensor.ndim)
-    size = tensor.shape[dim]
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     if isinstance(split_size_or_sections, int | np.integer):
-        return _split_even(tensor, int(split_size_or_sections), dim, size)
+        piece = int(split_size_or_sections)
+        if piece < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got split_size={piece}")
+        axis = st.normalize_dim(dim, tensor.ndim)
+        return _split_even(tensor, piece, axis, tensor.shape[axis])
     sizes = [int(s) for s in split_size_or_sections]
+    axis = st.normalize_dim(dim, tensor.ndim)
+    size = tensor.shape[axis]
     if any(s < 0 for s in sizes):
         raise RuntimeError("split_with_sizes expects split_sizes have only non-negative entries, but got "
                            f"split_sizes={ix.shape_list(sizes)}")
-    if sum(sizes) != size:
+    if sum(sizes) != size:  # PyTorch prints the dim as given
         raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {size} (input tensor's size at "
                            f"dimension {dim}), but got split_sizes={ix.shape_list(sizes)}")
     starts = np.cumsum([0, *sizes])
-    return tuple(apply(ix.SPLIT, (tensor,), (dim, int(a), int(b), 1, True)) for a, b in zip(starts, starts[1:]))
+    return tuple(apply(ix.SPLIT, (tensor,), (axis, int(a), int(b), 1, True)) for a, b in zip(starts, starts[1:]))
 
 
 def _split_even(tensor: Tensor, piece: int, dim: int, size: int) -> tuple[Tensor, ...]:
-    if piece < 0:
-        raise RuntimeError(f"split expects split_size be non-negative, but got split_size={piece}")
     if piece == 0 and size != 0:
         raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
     count = max(math.ceil(size / piece), 1) if piece else 1

@@ -381,14 +381,27 @@ class Tensor:
         return self._inplace(ew.DIV, (self, _as_operand(other)), ())
 
     def zero_(self) -> Tensor:
-        """Fill with zeros in place."""
+        """Fill with zeros in place (``ZeroBackward0`` when recorded)."""
+        self._check_inplace()
+        if self.requires_grad and _grad_state.enabled:
+            return self._inplace(ew.ZERO, (self,), ())
         return self.fill_(0)
 
     def fill_(self, value) -> Tensor:
-        """Fill with ``value`` in place."""
+        """Fill with ``value``, a number or a 0-d tensor, in place (``FillBackward2``/``FillBackward3`` when recorded).
+
+        >>> import symgrad
+        >>> symgrad.zeros(3).fill_(2.5)
+        tensor([2.5000, 2.5000, 2.5000])
+        """
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               "dimensions.")
         self._check_inplace()
-        if self.requires_grad and _grad_state.enabled:
-            return self._inplace(ew.MUL, (self, 0), ())._inplace(ew.ADD, (self, value), ())
+        if (self.requires_grad or isinstance(value, Tensor) and value.requires_grad) and _grad_state.enabled:
+            if isinstance(value, Tensor):
+                return self._inplace(ew.FILL_TENSOR, (self, value), ())
+            return self._inplace(ew.FILL, (self,), (float(value),))
         self._data[...] = value
         self._version_counter.value += 1
         return self

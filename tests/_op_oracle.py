@@ -68,7 +68,7 @@ def NZ(*shape, grad=True):
 
 def inputs_for(name: str, args) -> list[np.ndarray]:
     rng = rng_for(name)
-    return [arg.sample(rng) for arg in args]
+    return [np.asarray(arg.sample(rng), dtype=np.float64) for arg in args]  # 0-d samples as writable arrays
 
 
 def leaves(lib, arrays, args):

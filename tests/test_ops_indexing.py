@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sympy as sp
 from ops_oracle import (
     Case,
     R,
@@ -59,6 +60,10 @@ CASES = {
     "0d_ellipsis": Case(lambda lib, a: a[...], [R()]),
     "0d_none": Case(lambda lib, a: a[None], [R()]),
     "slice_of_empty": Case(lambda lib, a: a[:, 1:], [R(0, 3)]),
+    # PyTorch skips a slice written from 0 to (past) the end, not one that merely selects everything
+    "slice_from_zero_past_the_end": Case(lambda lib, a: a[:, 0:10], [R(4, 5)]),
+    "slice_negative_start_selecting_all": Case(lambda lib, a: a[-4:, :], [R(4, 5)]),
+    "slice_to_the_end_of_second_dim": Case(lambda lib, a: a[:, 0:4], [R(4, 5)]),
     # ---- advanced indexing: IndexBackward0, gradients scatter-add (duplicates accumulate)
     "list": Case(lambda lib, a: a[[0, 2]], [R(4, 5)]),
     "list_duplicates": Case(lambda lib, a: a[[0, 2, 0, 0]], [R(4, 5)]),
@@ -88,6 +93,7 @@ CASES = {
     "bool_false": Case(lambda lib, a: a[False], [R(4, 5)]),
     "0d_mask": Case(lambda lib, a: a[lib.tensor(True)], [R()]),
     "index_of_empty": Case(lambda lib, a: a[:, [0, 0]], [R(0, 3)]),
+    "index_of_empty_not_checked": Case(lambda lib, a: a[[5, -7], :], [R(2, 0)]),
     "index_then_math": Case(lambda lib, a: a[[0, 2, 0]] ** 3, [R(4, 5)], second=True),
     "mask_then_math": Case(lambda lib, a: (a[a > 0] * a[a > 0]).exp(), [R(3, 4)], second=True),
     "slice_then_math": Case(lambda lib, a: a[1:, ::2].sin() * a[0, ::2], [R(3, 5)], second=True),
@@ -98,6 +104,8 @@ CASES = {
     "gather_3d": Case(lambda lib, a: a.gather(1, idx(lib, [[[0, 1], [2, 2]], [[1, 1], [0, 0]]])), [R(2, 3, 2)]),
     "gather_0d": Case(lambda lib, a: a.gather(0, idx(lib, 0)), [R()]),
     "gather_empty_index": Case(lambda lib, a: a.gather(1, lib.zeros(4, 0, dtype=lib.int64)), [R(4, 5)]),
+    "gather_empty_index_not_checked": Case(lambda lib, a: a.gather(0, lib.zeros(2, 1, 0, dtype=lib.int64)),
+                                           [R(1, 3, 1)]),
     "gather_then_math": Case(lambda lib, a: a.gather(1, idx(lib, [[1, 1], [0, 2]])).exp() * a[:, :2],
                              [R(2, 3)], second=True),
     "index_select": Case(lambda lib, a: a.index_select(0, idx(lib, [2, 0, 2])), [R(4, 5)]),
@@ -115,6 +123,7 @@ CASES = {
     "concatenate": Case(lambda lib, a, b: lib.concatenate([a, b], 1), [R(2, 1), R(2, 2)]),
     "cat_empty_part": Case(lambda lib, a, b: lib.cat([a, b]), [R(0, 3), R(2, 3)]),
     "cat_legacy_empty": Case(lambda lib, a, b: lib.cat([a, b], 1), [R(2, 3), R(0)]),
+    "cat_only_legacy_empty": Case(lambda lib, a: lib.cat([a, a], -2), [R(0)]),
     "cat_constant": Case(lambda lib, a: lib.cat([a, lib.ones(2, 3, dtype=lib.float64)]), [R(1, 3)]),
     "cat_promotes_float32": Case(lambda lib, a: lib.cat([lib.ones(2, 3), a]), [R(1, 3)]),
     "cat_promotes_int": Case(lambda lib, a: lib.cat([a, lib.tensor([[1, 2, 3]])]), [R(1, 3)]),
@@ -258,6 +267,56 @@ def test_formulas_show_indexing_readably():
     np.testing.assert_allclose(gradient.evaluate(), x.grad.numpy(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("program", [
+    lambda x: (symgrad.cat([x[1:], x[:1]]).cumsum(0) * x.flip(0)).sum(),
+    lambda x: (x[symgrad.tensor([0, 0, 2])] ** 2).sum() + x[[1, -1]].sum() + (x[x > 1.5] ** 3).sum(),
+    lambda x: (x.repeat(2)[1:5:2] * symgrad.stack([x, x.sin()])[1, :2].sum()).sum(),
+    lambda x: x.reshape(3, 1).gather(0, symgrad.tensor([[2], [2]])).exp().sum() * x.index_select(0, x[:1].long()),
+], ids=["cat_cumsum_flip", "index_mask", "repeat_stack", "gather_index_select"])
+def test_elementwise_formulas_match_sympy_diff_of_the_expanded_forward(program):
+    """Written element by element (index values as numbers), the derived gradient is sympy.diff of the forward."""
+    x = symgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (_, forward), = symgrad.formula(program(x), elementwise=True).equations
+    (_, gradient), = symgrad.grad_formula(program(x), x, elementwise=True).equations
+    elements = [sp.Symbol(f"x[{i}]", real=True) for i in range(3)]
+    assert forward.free_symbols <= set(elements)
+    expected = sp.Matrix([sp.diff(forward, e) for e in elements])
+    assert sp.expand(sp.Matrix(gradient).reshape(3, 1) - expected) == sp.zeros(3, 1)
+
+
+def test_compiled_functions_take_indices_as_arguments():
+    """symgrad.compile: an index argument (negative entries included) is an input of the generated code."""
+    def f(x, rows):
+        return (x[rows] ** 2).sum() + x[rows, rows].sum()
+    x = np.arange(20.0).reshape(4, 5)
+    compiled = symgrad.compile(f, x, np.array([0, -1]), wrt=0)
+    for rows in ([1, -2], [3, 3], [0, 2]):
+        _, (gradient,) = compiled(x, np.array(rows))
+        leaf = symgrad.tensor(x, requires_grad=True)
+        f(leaf, symgrad.tensor(rows)).backward()
+        np.testing.assert_allclose(gradient, leaf.grad.numpy(), rtol=1e-12)
+
+
+def test_float32_gradients_stay_float32(torch):
+    for lib in (torch, symgrad):
+        x = lib.ones(4, 3, requires_grad=True)
+        (x[[0, 0]].sum() + x.gather(1, lib.tensor([[0]] * 4)).sum() + lib.cat([x, x]).cumsum(0).sum()).backward()
+        assert str(x.grad.dtype).endswith("float32")
+
+
+def test_iteration_gives_rows_like_torch(torch):
+    results = []
+    for lib in (torch, symgrad):
+        x = lib.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], requires_grad=True)
+        rows = list(x)
+        sum(r * (i + 1) for i, r in enumerate(rows)).sum().backward()
+        results.append(([r.tolist() for r in rows], x.grad.numpy().copy()))
+        with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+            list(lib.tensor(1.0))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+
+
 # ----------------------------------------------------------------- views and copies
 
 
@@ -295,6 +354,22 @@ def test_setitem_outside_autograd_matches_torch(torch):
     assert results[1][1] == results[0][1]
 
 
+@pytest.mark.parametrize("assign", [
+    lambda lib, x: x.__setitem__([0, 1], lib.ones(3)),
+    lambda lib, x: x.__setitem__([0, 1], lib.ones(2, 2)),
+    lambda lib, x: x.__setitem__(slice(1, 3), lib.ones(3)),
+    lambda lib, x: x.__setitem__(5, 1.0),
+], ids=["index_value_too_long", "index_value_too_many_dims", "slice_value_too_long", "out_of_range"])
+def test_setitem_bad_value_raises_torchs_error_and_changes_nothing(assign, torch):
+    def attempt(lib):
+        x = lib.zeros(4)
+        try:
+            assign(lib, x)
+        finally:
+            assert x.tolist() == [0.0] * 4
+    check_same_error(torch, attempt)
+
+
 def test_setitem_on_tensors_that_require_grad():
     leaf = symgrad.zeros(3, requires_grad=True)
     with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place"):
@@ -326,6 +401,8 @@ ERRORS = {
     "mask_wrong_shape": lambda lib: lib.zeros(4, 5)[lib.ones(3, dtype=lib.bool)],
     "mask_wrong_second_dim": lambda lib: lib.zeros(4, 5)[lib.ones(4, 4, dtype=lib.bool)],
     "arrays_do_not_broadcast": lambda lib: lib.zeros(4, 5)[[0, 1], [0, 1, 2]],
+    "array_out_of_range_after_slice": lambda lib: lib.zeros(2, 3, 4)[:, [1], [9]],  # PyTorch counts index arrays
+    "array_into_an_empty_dim": lambda lib: lib.zeros(0, 3)[[2]],
     "gather_dim": lambda lib: lib.zeros(4, 5).gather(2, lib.tensor([[0]])),
     "gather_out_of_range": lambda lib: lib.zeros(4, 5).gather(1, lib.tensor([[5]])),
     "gather_negative": lambda lib: lib.zeros(4, 5).gather(1, lib.tensor([[-1]])),
@@ -334,6 +411,9 @@ ERRORS = {
     "gather_index_too_large": lambda lib: lib.zeros(4, 5).gather(1, lib.zeros(5, 1, dtype=lib.int64)),
     "index_select_dim": lambda lib: lib.zeros(4, 5).index_select(2, lib.tensor([0])),
     "index_select_out_of_range": lambda lib: lib.zeros(4, 5).index_select(0, lib.tensor([4])),
+    "index_select_dim1_out_of_range": lambda lib: lib.zeros(4, 5, 2).index_select(1, lib.tensor([9])),
+    "index_select_empty_axis": lambda lib: lib.zeros(3, 0).index_select(1, lib.tensor([0])),
+    "index_select_empty_vector": lambda lib: lib.zeros(0).index_select(0, lib.tensor([0])),
     "index_select_negative": lambda lib: lib.zeros(4, 5).index_select(0, lib.tensor([-1])),
     "index_select_2d_index": lambda lib: lib.zeros(4, 5).index_select(0, lib.tensor([[0]])),
     "index_select_float_index": lambda lib: lib.zeros(4, 5).index_select(0, lib.tensor([0.0])),
@@ -354,6 +434,9 @@ ERRORS = {
     "split_sizes_negative": lambda lib: lib.zeros(4, 5).split([5, -1]),
     "split_dim": lambda lib: lib.zeros(4, 5).split(1, 2),
     "split_0d": lambda lib: lib.tensor(1.0).split(1),
+    "split_sizes_0d": lambda lib: lib.tensor(1.0).split([1]),
+    "split_sizes_sum_negative_dim": lambda lib: lib.zeros(2, 2, 2).split([0, 2, 2], -3),
+    "split_negative_before_dim": lambda lib: lib.zeros(2).split(-1, 1),
     "chunk_zero": lambda lib: lib.zeros(4, 5).chunk(0),
     "chunk_0d": lambda lib: lib.tensor(1.0).chunk(1),
     "flip_repeated_dim": lambda lib: lib.zeros(4, 5).flip(0, 0),
@@ -365,6 +448,8 @@ ERRORS = {
     "narrow_start": lambda lib: lib.zeros(4, 5).narrow(0, 5, 0),
     "narrow_dim": lambda lib: lib.zeros(4, 5).narrow(2, 0, 1),
     "narrow_0d": lambda lib: lib.tensor(1.0).narrow(0, 0, 1),
+    "narrow_length_before_dim": lambda lib: lib.zeros(2).narrow(-2, 3, -1),
+    "repeat_nothing": lambda lib: lib.tensor(1.0).repeat(),
     "cumsum_dim": lambda lib: lib.zeros(4, 5).cumsum(2),
 }
 

@@ -108,12 +108,35 @@ OPS.update({
     "maximum_of_smooth": (lambda lib, a, b: lib.maximum(a.square(), b.exp()) * a, [R(2, 3), R(2, 3)]),
 })
 
+# the core arithmetic (tests/test_autograd.py covers it on 1-D to 3-D shapes) on 0-d and empty tensors
+_BINARY_CORE = {"add": (lambda lib, a, b: a + b, "real"), "sub": (lambda lib, a, b: lib.sub(a, b, alpha=2), "real"),
+                "mul": (lambda lib, a, b: a * b, "real"), "div": (lambda lib, a, b: a / b, "nonzero"),
+                "pow_tensor": (lambda lib, a, b: b.abs() ** a, "nonzero")}
+for _op, (_fn, _domain) in _BINARY_CORE.items():
+    OPS[f"{_op}_0d"] = (_fn, [R(), Arg((), _domain)])
+    OPS[f"{_op}_0d_other"] = (_fn, [R(2, 3), Arg((), _domain)])
+    OPS[f"{_op}_0d_self"] = (_fn, [R(), Arg((2, 3), _domain)])
+    OPS[f"{_op}_empty"] = (_fn, [R(0, 3), Arg((3,), _domain)])
+_UNARY_CORE = {"neg": (lambda lib, a: -a, "real"), "reciprocal": (lambda lib, a: a.reciprocal(), "nonzero"),
+               "exp": (lambda lib, a: lib.exp(a), "real"), "log": (lambda lib, a: a.log(), "pos"),
+               "rsub": (lambda lib, a: 1.5 - a, "real"), "rdiv": (lambda lib, a: 2 / a, "nonzero"),
+               "rpow": (lambda lib, a: 2.5 ** a, "real"), "pow_number": (lambda lib, a: a ** 2.5, "pos")}
+for _op, (_fn, _domain) in _UNARY_CORE.items():
+    OPS[f"{_op}_0d"] = (_fn, [Arg((), _domain)])
+    OPS[f"{_op}_empty"] = (_fn, [Arg((2, 0), _domain)])
+OPS.update({
+    "lerp_empty": (lambda lib, a, b: lib.lerp(a, b, 0.3), [R(0, 3), R(3)]),
+    "lerp_tensor_weight_empty": (lambda lib, a, b, w: a.lerp(b, w), [R(0, 3), R(3), R(1, 3)]),
+    "clamp_tensors_empty": (lambda lib, a, lo, hi: lib.clamp(a, lo, hi), [R(0, 3), R(3), R(1, 3)]),
+})
+
 NOT_FOR_FINITE_DIFFERENCES = {name for name in OPS if name.endswith("empty")}
 
 # smooth ops: second derivatives through create_graph, one shape each
 SECOND_ORDER = [f"{op}_2d" for op in UNARY if op not in ("abs", "sign")] + [
     "atan2_same_shape", "lerp_tensor_weight", "square_broadcast_chain", "where_of_smooth", "clamp_of_smooth",
-    "maximum_of_smooth"]
+    "maximum_of_smooth"] + [f"{op}_0d_other" for op in ("mul", "div", "pow_tensor")] + [
+    f"{op}_0d" for op in ("reciprocal", "exp", "log", "rdiv", "rpow", "pow_number")]
 
 
 @pytest.mark.parametrize("name", OPS)

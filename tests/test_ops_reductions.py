@@ -187,6 +187,26 @@ CASES = {
     "linalg_norm_matrix_ord_inf": Case(lambda lib, a: lib.linalg.norm(a, INF), [NZ(3, 4)]),
     "matrix_norm_ord1_ties": Case(lambda lib, a: lib.linalg.matrix_norm(a, 1), [V([[1.0, -2.0], [-3.0, 2.0]])],
                                   fd=False),
+    # ---- 0-d and empty inputs of every reduction (sum and mean are otherwise in tests/test_autograd.py)
+    "sum_0d_dim": Case(lambda lib, a: a.sum(0), [R()]),
+    "sum_empty_dim": Case(lambda lib, a: a.sum(0), [R(0, 3)], fd=False),
+    "sum_empty_all": Case(lambda lib, a: a.sum(), [R(2, 0)], fd=False),
+    "mean_0d": Case(lambda lib, a: a.mean(), [R()], second=True),
+    "mean_0d_dim_keepdim": Case(lambda lib, a: a.mean(0, keepdim=True), [R()]),
+    "mean_empty_all": Case(lambda lib, a: a.mean(), [R(0, 3)], fd=False),  # nan, as torch
+    "mean_empty_dim": Case(lambda lib, a: a.mean(0), [R(0, 3)], fd=False),
+    "mean_over_nonempty_dim_of_empty": Case(lambda lib, a: a.mean(1), [R(0, 3)], fd=False),
+    "var_0d": Case(lambda lib, a: a.var(), [R()], fd=False),  # nan: no degrees of freedom
+    "var_empty": Case(lambda lib, a: a.var(1), [R(0, 3)], fd=False),
+    "std_empty": Case(lambda lib, a: a.std(0), [R(0, 3)], fd=False),
+    "amax_empty": Case(lambda lib, a: a.amax(1), [R(0, 3)], fd=False),
+    "amin_0d": Case(lambda lib, a: a.amin(), [R()]),
+    "amin_empty": Case(lambda lib, a: a.amin(-1, keepdim=True), [R(2, 0, 3)], fd=False),
+    "min_0d": Case(lambda lib, a: a.min(), [R()]),
+    "max_dim_empty": Case(lambda lib, a: a.max(1).values, [R(0, 3)], fd=False),
+    "min_dim_0d": Case(lambda lib, a: a.min(0).values, [R()]),
+    "min_dim_empty": Case(lambda lib, a: a.min(1, keepdim=True)[0], [R(0, 3)], fd=False),
+    "prod_empty_other_dim": Case(lambda lib, a: a.prod(1), [R(0, 3)], fd=False),
 }
 
 

@@ -43,6 +43,8 @@ Running it:
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
 import warnings
@@ -71,6 +73,25 @@ POSITIVE_FLOOR = 0.04  # lower bound of every value fed to log, x ** -p, x ** 0.
 MAX_OPS = 16          # ops in one program (besides leaves)
 ROOT_SHAPES = [(), (3,), (2, 3), (3, 1), (1, 3), (2, 1, 3)]
 SIZES = (1, 2, 3)      # sizes of dimensions that reductions and matmul contract
+PARTITIONS = [(1,), (2,), (3,), (1, 1), (1, 2), (2, 1), (1, 1, 1)]  # pieces of cat / split
+MASK_SHAPES = [(3,), (2, 3), (3, 1), (2, 2), (2, 1, 3)]  # inputs of a whole-tensor bool mask
+# einsum equations by the rank of their result (implicit outputs: the letters used once, sorted)
+EINSUM = {
+    0: ["i,i->", "ij,ij->", "ii->", "ij->", "ii", "i,i"],
+    1: ["ij,j->i", "ij,ij->i", "ji->i", "ii->i", "i,i->i", "ij,jk,k->i", "ij,j"],
+    2: ["ij,jk->ik", "ik,jk->ij", "i,j->ij", "ji->ij", "bij,bj->bi", "ij,ij->ij", "ij,jk", "ij->ij"],
+    3: ["bij,bjk->bik", "bij,jk->bik", "ij,k->ijk", "kji->ijk", "bi,bj->bij", "bik,bjk->bij"],
+}
+
+
+@functools.cache
+def same_numel_shapes(numel: int) -> list[tuple[int, ...]]:
+    """Every shape of rank 0 to 3 with ``numel`` elements (the inputs of a reshape to a shape of that size)."""
+    dims = [d for d in range(1, numel + 1) if numel % d == 0]
+    shapes = [()] if numel == 1 else []
+    for rank in (1, 2, 3):
+        shapes += [s for s in itertools.product(dims, repeat=rank) if math.prod(s) == numel]
+    return shapes
 
 
 # ============================================================================
@@ -95,6 +116,7 @@ class Program:
         self.root = ""
         self.seed: list | None = None    # gradient for a non-scalar root
         self.directions: dict[str, list] = {}  # leaf requiring grad -> direction of the Hessian-vector product
+        self.opaque: dict[str, list[str]] = {}  # result -> its operands, where torch's chain is not compared
 
     def source(self) -> str:
         backward = f"{self.root}.backward()" if self.seed is None else \
@@ -211,6 +233,7 @@ class Builder:
             if len(shape) <= 2:
                 options.append("matmul")
             options.append("bce")
+            options += ["math", "binary2", "activation", "reduce2", "linalg2", "shape2", "shape2", "loss"]
         kind = self.choose(options)
         if kind == "leaf":
             return self.leaf(shape, self.choose(["real", "pos"]))
@@ -496,6 +519,743 @@ class Builder:
         args = ", ".join([z.name, y.name] + kwargs)
         return self.emit(f"lib.nn.functional.binary_cross_entropy_with_logits({args})", shape, per_element * count)
 
+    # ---- the rest of the op surface (issue 3)
+    def opaque(self, var: Var, operands) -> Var:
+        """Mark ``var`` as one node whose chain of torch nodes is not compared (see ``OPAQUE``)."""
+        self.program.opaque[var.name] = [v.name for v in operands]
+        return var
+
+    def bounded(self, shape, depth: int, limit: float) -> Var:
+        """A Var of ``shape`` with ``|value| <= limit < 1`` (``limit * tanh(a)`` unless already within)."""
+        a = self.exact(shape, depth)
+        if a.bound <= limit:
+            return a
+        return self.emit(f"{a.name}.tanh() * {limit}", shape, limit)
+
+    def probability(self, shape, depth: int) -> Var:
+        """Values in [0.04, 0.96]: ``sigmoid`` of a squashed operand (BCE inputs must be in (0, 1))."""
+        a = self.squash(self.exact(shape, depth), 3.0)
+        low = 1 / (1 + math.exp(a.bound))
+        return self.emit(f"{a.name}.sigmoid()", shape, 1 - low, low)
+
+    def index_literal(self, values) -> str:
+        return f"lib.tensor({np.asarray(values, dtype=np.int64).tolist()!r})"
+
+    def gen_math(self, shape, depth):
+        op = self.choose(["sqrt", "rsqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "expm1",
+                          "log1p", "log2", "log10", "abs", "sign", "square", "erf", "clamp"])
+        if op in ("sqrt", "rsqrt", "log1p", "log2", "log10"):
+            p = self.positive(shape, depth)
+            n = p.name
+            if op == "sqrt":
+                return self.emit(self.choose([f"{n}.sqrt()", f"lib.sqrt({n})"]), shape, math.sqrt(p.bound),
+                                 math.sqrt(p.low))
+            if op == "rsqrt":
+                return self.emit(self.choose([f"{n}.rsqrt()", f"lib.rsqrt({n})"]), shape, 1 / math.sqrt(p.low),
+                                 1 / math.sqrt(p.bound))
+            if op == "log1p":
+                return self.emit(self.choose([f"{n}.log1p()", f"lib.log1p({n})"]), shape, math.log1p(p.bound),
+                                 math.log1p(p.low))
+            base = 2 if op == "log2" else 10
+            bound = max(abs(math.log(p.low, base)), abs(math.log(p.bound, base)))
+            return self.emit(self.choose([f"{n}.{op}()", f"lib.{op}({n})"]), shape, bound)
+        if op in ("asin", "acos"):
+            a = self.bounded(shape, depth, 0.9)
+            return self.emit(self.choose([f"{a.name}.{op}()", f"lib.{op}({a.name})"]), shape, math.pi)
+        a = self.exact(shape, depth)
+        if op in ("tan", "sinh", "cosh", "expm1", "square"):
+            limit = {"tan": 1.0, "sinh": 3.0, "cosh": 3.0, "expm1": 4.0, "square": MAX_BOUND ** 0.5}[op]
+            a = self.squash(a, limit)
+            n, b = a.name, a.bound
+            if op == "square":
+                return self.emit(self.choose([f"{n}.square()", f"lib.square({n})"]), shape, b * b, a.low ** 2)
+            bound = {"tan": math.tan(b), "sinh": math.sinh(b), "cosh": math.cosh(b), "expm1": math.expm1(b)}[op]
+            return self.emit(self.choose([f"{n}.{op}()", f"lib.{op}({n})"]), shape, bound, 1.0 if op == "cosh" else 0.0)
+        n = a.name
+        if op in ("sin", "cos", "erf", "sign"):
+            return self.emit(self.choose([f"{n}.{op}()", f"lib.{op}({n})"]), shape, 1.0)
+        if op == "atan":
+            return self.emit(self.choose([f"{n}.atan()", f"lib.atan({n})"]), shape, math.pi / 2)
+        if op == "abs":
+            return self.emit(self.choose([f"{n}.abs()", f"lib.abs({n})"]), shape, a.bound, a.low)
+        # clamp with number bounds (ties at a bound pass the gradient, as PyTorch's clamp)
+        lo, hi = self.choose([-1.5, -0.5, 0.0, 0.25]), self.choose([0.5, 1.0, 2.0])
+        form = self.choose(["both", "min", "max"])
+        args = {"both": [f"{lo}, {hi}", f"min={lo}, max={hi}"], "min": [f"min={lo}", f"{lo}"],
+                "max": [f"max={hi}", f"None, {hi}"]}[form]
+        fn = self.choose(["clamp", "clip"])
+        expr = self.choose([f"{n}.{fn}({self.choose(args)})", f"lib.{fn}({n}, {self.choose(args)})"])
+        bound = max(abs(lo), abs(hi)) if form == "both" else max(a.bound, abs(lo) if form == "min" else abs(hi))
+        low = max(lo, a.low) if form == "min" and lo > 0 else a.low if form == "min" else 0.0
+        return self.emit(expr, shape, bound, low)
+
+    def comparison(self, shape, depth) -> str:
+        """A bool mask of a shape that broadcasts to ``shape``: a comparison of two operands or with 0."""
+        sa, sb = self.operand_shapes(shape)
+        a = self.exact(sa, depth)
+        if self.draw(st.booleans()):
+            return self.choose([f"{a.name} > 0", f"{a.name} <= 0.5", f"{a.name}.lt(0)", f"lib.ge({a.name}, 0)"])
+        b = self.exact(sb, depth)
+        return self.choose([f"{a.name} > {b.name}", f"{a.name} < {b.name}", f"{a.name} >= {b.name}",
+                            f"lib.gt({a.name}, {b.name})", f"{a.name}.le({b.name})"])
+
+    def gen_binary2(self, shape, depth):
+        op = self.choose(["atan2", "maximum", "minimum", "where", "lerp", "clamp_tensor"])
+        sa, sb = self.operand_shapes(shape)
+        if op == "atan2":  # a positive second operand keeps away from atan2's singularity at (0, 0)
+            a, p = self.exact(sa, depth), self.positive(sb, depth)
+            return self.emit(self.choose([f"lib.atan2({a.name}, {p.name})", f"{a.name}.atan2({p.name})"]), shape,
+                             math.pi)
+        if op == "clamp_tensor":  # bounds broadcast against the input (min > max gives max, as PyTorch)
+            a = self.exact(shape, depth)
+            lo, hi = self.exact(sa, depth), self.exact(sb, depth)
+            form = self.choose(["min", "max", "both"])
+            if form == "both":
+                expr = self.choose([f"lib.clamp({a.name}, {lo.name}, {hi.name})",
+                                    f"{a.name}.clamp(min={lo.name}, max={hi.name})"])
+                return self.emit(expr, shape, max(a.bound, lo.bound, hi.bound))
+            expr = self.choose([f"lib.clamp({a.name}, {form}={lo.name})", f"{a.name}.clamp({form}={lo.name})",
+                                f"lib.clip({a.name}, {form}={lo.name})"])
+            return self.emit(expr, shape, max(a.bound, lo.bound), max(a.low, lo.low) if form == "min" else 0.0)
+        if op == "where":
+            form = self.choose(["tensors", "number", "method"])
+            if form == "number":
+                a = self.exact(shape, depth)
+                mask = self.comparison(self.choose(self.operand_shapes(shape)), depth)
+                c = self.choose([0.5, -1.0, 0])
+                expr = self.choose([f"lib.where({mask}, {a.name}, {c})", f"lib.where({mask}, {c}, {a.name})"])
+                return self.emit(expr, shape, max(a.bound, abs(c)))
+            a, b = self.exact(sa, depth), self.exact(sb, depth)
+            mask = self.comparison(self.choose(self.operand_shapes(shape)), depth)
+            expr = f"lib.where({mask}, {a.name}, {b.name})" if form == "tensors" else \
+                f"{a.name}.where({mask}, {b.name})"
+            return self.emit(expr, shape, max(a.bound, b.bound), min(a.low, b.low))
+        a, b = self.exact(sa, depth), self.exact(sb, depth)
+        if op in ("maximum", "minimum"):  # ties split the gradient, as PyTorch
+            low = max(a.low, b.low) if op == "maximum" else min(a.low, b.low)
+            return self.emit(self.choose([f"lib.{op}({a.name}, {b.name})", f"{a.name}.{op}({b.name})"]), shape,
+                             max(a.bound, b.bound), low)
+        # lerp with a number or a tensor weight (which broadcasts too)
+        a, b = self.squash(a, MAX_BOUND / 8), self.squash(b, MAX_BOUND / 8)
+        if self.draw(st.booleans()):
+            w = self.choose([0.3, 0.75, -0.5])
+            weight, w_bound = repr(w), abs(w)
+        else:
+            w = self.squash(self.exact(self.choose(self.operand_shapes(shape)), depth), 2.0)
+            weight, w_bound = w.name, w.bound
+        expr = self.choose([f"lib.lerp({a.name}, {b.name}, {weight})", f"{a.name}.lerp({b.name}, {weight})"])
+        return self.emit(expr, shape, a.bound + w_bound * (a.bound + b.bound))
+
+    def gen_activation(self, shape, depth):
+        rank = len(shape)
+        ops = ["leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh", "softmax", "log_softmax"]
+        op = self.choose(ops)
+        a = self.exact(shape, depth)
+        n, b = a.name, a.bound
+        F = "lib.nn.functional"
+        if op == "leaky_relu":
+            slope = self.choose([None, 0.2, 0.01])
+            arg = "" if slope is None else self.choose([f", {slope}", f", negative_slope={slope}"])
+            return self.emit(f"{F}.leaky_relu({n}{arg})", shape, b)
+        if op == "elu":
+            alpha = self.choose([None, 0.5, 2.0])
+            arg = "" if alpha is None else f", alpha={alpha}"
+            return self.emit(f"{F}.elu({n}{arg})", shape, max(b, alpha or 1.0))
+        if op == "gelu":
+            arg = self.choose(["", ", approximate='none'", ", approximate='tanh'"])
+            return self.emit(f"{F}.gelu({n}{arg})", shape, b)
+        if op == "silu":
+            return self.emit(f"{F}.silu({n})", shape, b + 0.3)
+        if op == "softplus":
+            beta, threshold = self.choose([1, 2, 0.5]), self.choose([20, 1, 5])
+            form = self.choose(["default", "beta", "both", "positional"])
+            arg = {"default": "", "beta": f", beta={beta}", "both": f", beta={beta}, threshold={threshold}",
+                   "positional": f", {beta}, {threshold}"}[form]
+            beta = 1 if form == "default" else beta
+            low = math.log1p(math.exp(-beta * b)) / beta if beta * b < 30 else 0.0
+            return self.emit(f"{F}.softplus({n}{arg})", shape, b + math.log(2) / beta, low)
+        if op == "hardtanh":  # ties at a bound get no gradient (PyTorch's hardtanh_backward)
+            lo, hi = self.choose([(-1.0, 1.0), (-0.5, 0.5), (0.0, 2.0)])
+            arg = self.choose(["", f", {lo}, {hi}", f", min_val={lo}, max_val={hi}"]) if (lo, hi) != (-1.0, 1.0) \
+                else self.choose(["", ", -1.0, 1.0"])
+            return self.emit(f"{F}.hardtanh({n}{arg})", shape, max(abs(lo), abs(hi)))
+        dims = list(range(-max(rank, 1), max(rank, 1)))
+        d = self.choose(dims)
+        size = shape[d] if rank else 1
+        expr = self.choose([f"{F}.{op}({n}, dim={d})", f"{F}.{op}({n}, {d})", f"lib.{op}({n}, {d})",
+                            f"{n}.{op}({d})", f"{n}.{op}(dim={d})"])
+        if op == "softmax":
+            low = math.exp(-2 * min(b, 300.0)) / size
+            return self.emit(expr, shape, 1.0, low if low >= POSITIVE_FLOOR else 0.0)
+        return self.emit(expr, shape, 2 * b + math.log(size))
+
+    def reduction_input(self, shape, tuple_dims: bool):
+        """An input shape, ``dim`` and ``keepdim`` that reduce it to ``shape``, and the elements per result.
+
+        ``dim`` is ``None`` for a whole-tensor reduction (only for a 0-d ``shape``); an int or,
+        when ``tuple_dims``, a tuple of one or two dims (negative ones too).
+        """
+        rank = len(shape)
+        forms = ["dim"] + (["all"] if rank == 0 else []) + (["keepdim"] if 1 in shape else []) + \
+            (["tuple"] if tuple_dims and rank <= 1 else [])
+        form = self.choose(forms)
+        if form == "all":
+            in_shape = tuple(self.choose(SIZES) for _ in range(self.draw(st.integers(0, 3))))
+            return in_shape, None, False, max(int(np.prod(in_shape)), 1)
+        if form == "dim":
+            d = self.draw(st.integers(0, rank))
+            k = self.choose(SIZES)
+            dim = self.choose([d, d - rank - 1])
+            if tuple_dims and self.draw(st.integers(0, 3)) == 0:
+                dim = (dim,)
+            return shape[:d] + (k,) + shape[d:], dim, False, k
+        if form == "keepdim":
+            ones = [i for i, n in enumerate(shape) if n == 1]
+            dims = sorted(self.draw(st.lists(st.sampled_from(ones), min_size=1, max_size=2 if tuple_dims else 1,
+                                             unique=True)))
+            in_shape, count = list(shape), 1
+            for d in dims:
+                in_shape[d] = self.choose(SIZES)
+                count *= in_shape[d]
+            dim = dims[0] if len(dims) == 1 and (not tuple_dims or self.draw(st.booleans())) else tuple(dims)
+            return tuple(in_shape), dim, True, count
+        d1, d2 = sorted(self.draw(st.lists(st.integers(0, rank + 1), min_size=2, max_size=2, unique=True)))
+        k1, k2 = self.choose(SIZES), self.choose(SIZES)
+        in_shape = list(shape)
+        in_shape.insert(d1, k1)
+        in_shape.insert(d2, k2)
+        dims = (d2 - rank - 2, d1) if self.draw(st.booleans()) else (d1, d2)
+        return tuple(in_shape), dims, False, k1 * k2
+
+    def reduce_call(self, fn: str, a: Var, dim, keepdim: bool, extra: str = "", positional: bool = True,
+                    function: str | None = None) -> str:
+        """``a.fn(dim, keepdim=True, extra)`` or ``lib.fn(a, …)`` (``dim`` by keyword unless ``positional``)."""
+        args = [] if dim is None else [self.choose([f"{dim!r}", f"dim={dim!r}"]) if positional else f"dim={dim!r}"]
+        args += (["keepdim=True"] if keepdim else []) + ([extra] if extra else [])
+        inner = ", ".join(args)
+        if function is not None:
+            return f"{function}({a.name}{', ' if inner else ''}{inner})"
+        return self.choose([f"{a.name}.{fn}({inner})", f"lib.{fn}({a.name}{', ' if inner else ''}{inner})"])
+
+    def gen_reduce2(self, shape, depth):
+        op = self.choose(["prod", "var", "std", "amax", "amin", "max", "min", "logsumexp", "norm", "vector_norm",
+                          "linalg_norm", "cumsum", "sum", "mean"])
+        if op == "cumsum":
+            if not shape:
+                a = self.exact(shape, depth)
+                return self.emit(f"{a.name}.cumsum(0)", shape, a.bound, a.low)
+            d = self.choose(list(range(-len(shape), len(shape))))
+            a = self.squash(self.exact(shape, depth), MAX_BOUND / 3)
+            expr = self.choose([f"{a.name}.cumsum({d})", f"lib.cumsum({a.name}, dim={d})"])
+            return self.emit(expr, shape, a.bound * shape[d])
+        if op in ("max", "min"):
+            return self.gen_selection(op, shape, depth)
+        in_shape, dim, keepdim, count = self.reduction_input(shape, tuple_dims=op != "prod")
+        if op == "logsumexp" and dim is None:  # logsumexp needs dims
+            dim = tuple(range(len(in_shape))) if in_shape else 0
+        a = self.exact(in_shape, depth)
+        if op == "prod":
+            if not self.fits(a.bound ** count):
+                a = self.squash(a, 1.0)
+            return self.emit(self.reduce_call("prod", a, dim, keepdim), shape, a.bound ** count, a.low ** count)
+        if op in ("var", "std"):
+            # n - correction > 0: with no degree of freedom torch gives nan gradients (see KNOWN_BUGS)
+            correction = min(self.choose([0, 1, 2]), count - 1)
+            extra = "" if correction == 1 and self.draw(st.booleans()) else f"correction={correction}"
+            scale = count / (count - correction)
+            if not self.fits(a.bound ** 2 * scale):
+                a = self.squash(a, 1.0)
+            bound = a.bound ** 2 * scale
+            return self.emit(self.reduce_call(op, a, dim, keepdim, extra), shape,
+                             bound if op == "var" else math.sqrt(bound))
+        if op in ("amax", "amin"):  # ties share the gradient equally
+            return self.emit(self.reduce_call(op, a, dim, keepdim), shape, a.bound, a.low)
+        if op == "logsumexp":
+            return self.emit(self.reduce_call("logsumexp", a, dim, keepdim), shape, a.bound + math.log(count))
+        a = self.squash(a, MAX_BOUND / count)
+        if op in ("sum", "mean"):
+            return self.emit(self.reduce_call(op, a, dim, keepdim), shape, a.bound * (count if op == "sum" else 1),
+                             a.low if op == "mean" else 0.0)
+        # norms; the gradient at a zero vector is 0, as PyTorch's
+        p = self.choose([2, 1, 3])
+        bound = a.bound * count ** (1 / p)
+        if op == "norm":  # Tensor.norm / torch.norm: the second positional parameter is p
+            extra = "" if p == 2 and self.draw(st.booleans()) else f"p={p}"
+            return self.emit(self.reduce_call("norm", a, dim, keepdim, extra, positional=False), shape, bound)
+        if op == "vector_norm":
+            extra = "" if p == 2 and self.draw(st.booleans()) else f"ord={p}"
+            return self.emit(self.reduce_call("", a, dim, keepdim, extra, positional=False,
+                                              function="lib.linalg.vector_norm"), shape, bound)
+        # linalg.norm without ord: the 2-norm of the flattened tensor, of vectors along an int dim,
+        # the Frobenius norm over a pair of dims
+        return self.emit(self.reduce_call("", a, dim, keepdim, positional=False, function="lib.linalg.norm"), shape,
+                         a.bound * math.sqrt(count))
+
+    def gen_selection(self, op, shape, depth):
+        """``max``/``min``: whole tensor (ties share the gradient) or along a dim (values; one index)."""
+        rank = len(shape)
+        if rank == 0 and self.draw(st.booleans()):
+            in_shape = tuple(self.choose(SIZES) for _ in range(self.draw(st.integers(0, 3))))
+            a = self.exact(in_shape, depth)
+            return self.emit(self.choose([f"{a.name}.{op}()", f"lib.{op}({a.name})"]), shape, a.bound, a.low)
+        keep = 1 in shape and self.draw(st.booleans())
+        if keep:
+            d = self.choose([i for i, n in enumerate(shape) if n == 1])
+            in_shape = shape[:d] + (self.choose(SIZES),) + shape[d + 1:]
+        else:
+            d = self.draw(st.integers(0, rank))
+            in_shape = shape[:d] + (self.choose(SIZES),) + shape[d:]
+        a = self.exact(in_shape, depth)
+        dim = self.choose([d, d - len(in_shape)])
+        args = f"{dim}, keepdim=True" if keep else self.choose([f"{dim}", f"dim={dim}"])
+        call = self.choose([f"{a.name}.{op}({args})", f"lib.{op}({a.name}, {args})"])
+        return self.emit(call + self.choose([".values", "[0]"]), shape, a.bound, a.low)
+
+    def gen_linalg2(self, shape, depth):
+        rank = len(shape)
+        forms = ["einsum"]
+        if rank == 2:
+            forms += ["outer", "batched"]
+        if rank == 3:
+            forms += ["batched", "bmm"]
+        form = self.choose(forms)
+        if form == "einsum":
+            return self.gen_einsum(shape, depth)
+        k = self.choose(SIZES)
+        if form == "outer":
+            a, b = self.exact(shape[:1], depth), self.exact(shape[1:], depth)
+            while not self.fits(a.bound * b.bound):
+                a, b = (self.squash(a, 1.0), b) if a.bound >= b.bound else (a, self.squash(b, 1.0))
+            return self.emit(self.choose([f"lib.outer({a.name}, {b.name})", f"{a.name}.outer({b.name})"]), shape,
+                             a.bound * b.bound)
+        if form == "bmm":
+            sa, sb = shape[:1] + (shape[1], k), shape[:1] + (k, shape[2])
+            fns = ["lib.bmm", ".bmm"]
+        else:
+            kind = self.choose(["nd_vec", "vec_nd"] + (["nd_nd"] if rank == 3 else []))
+            if kind == "nd_vec":
+                sa, sb = shape + (k,), (k,)
+            elif kind == "vec_nd":
+                sa, sb = (k,), shape[:-1] + (k, shape[-1])
+            else:
+                ba, bb = self.operand_shapes(shape[:-2])
+                sa, sb = ba + (shape[-2], k), bb + (k, shape[-1])
+            fns = ["@", "lib.matmul", ".matmul"]
+        a, b = self.exact(sa, depth), self.exact(sb, depth)
+        while not self.fits(k * a.bound * b.bound):
+            a, b = (self.squash(a, 1.0), b) if a.bound >= b.bound else (a, self.squash(b, 1.0))
+        fn = self.choose(fns)
+        expr = {"@": f"{a.name} @ {b.name}", ".matmul": f"{a.name}.matmul({b.name})",
+                ".bmm": f"{a.name}.bmm({b.name})"}.get(fn, f"{fn}({a.name}, {b.name})")
+        return self.emit(expr, shape, k * a.bound * b.bound)
+
+    def gen_einsum(self, shape, depth):
+        equation = self.choose(EINSUM[len(shape)])
+        inputs, _, output = equation.partition("->")
+        if "->" not in equation:  # implicit output: the letters used once, in alphabetical order
+            letters = inputs.replace(",", "")
+            output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        sizes = dict(zip(output, shape))
+        for c in inputs.replace(",", ""):
+            sizes.setdefault(c, self.choose(SIZES))
+        count = int(np.prod([sizes[c] for c in set(inputs.replace(",", "")) - set(output)] or [1]))
+        operands = [self.exact(tuple(sizes[c] for c in term), depth) for term in inputs.split(",")]
+        while not self.fits(count * math.prod(v.bound for v in operands)):
+            i = max(range(len(operands)), key=lambda j: operands[j].bound)
+            operands[i] = self.squash(operands[i], 1.0)
+        names = ", ".join(v.name for v in operands)
+        expr = self.choose([f"lib.einsum({equation!r}, {names})", f"lib.einsum({equation!r}, [{names}])"])
+        out = self.emit(expr, shape, count * math.prod(v.bound for v in operands))
+        return self.opaque(out, operands)
+
+    def gen_shape2(self, shape, depth):
+        rank = len(shape)
+        forms = ["reshape", "index"]
+        if rank >= 1:
+            forms += ["flatten", "expand", "cat", "stack", "split", "flip", "repeat", "narrow", "gather",
+                      "index_select"]
+        if rank >= 2:
+            forms.append("transpose")
+        return getattr(self, "shape_" + self.choose(forms))(shape, depth)
+
+    def shape_reshape(self, shape, depth):
+        in_shape = self.choose(same_numel_shapes(int(np.prod(shape))))
+        a = self.exact(in_shape, depth)
+        target = list(shape)
+        if target and self.draw(st.booleans()):
+            target[self.draw(st.integers(0, len(target) - 1))] = -1
+        target = tuple(target)
+        forms = [f"{a.name}.reshape({target!r})", f"lib.reshape({a.name}, {target!r})", f"{a.name}.view({target!r})"]
+        if target:
+            sizes = ", ".join(map(str, target))
+            forms += [f"{a.name}.reshape({sizes})", f"{a.name}.view({sizes})"]
+        return self.emit(self.choose(forms), shape, a.bound, a.low)
+
+    def shape_flatten(self, shape, depth):
+        rank = len(shape)
+        if rank == 1 and self.draw(st.booleans()):
+            in_shape = self.choose(same_numel_shapes(shape[0]))
+            a = self.exact(in_shape, depth)
+            return self.emit(self.choose([f"{a.name}.flatten()", f"lib.flatten({a.name})"]), shape, a.bound, a.low)
+        s = self.draw(st.integers(0, rank - 1))
+        n = shape[s]
+        f1 = self.choose([f for f in (1, 2, 3) if n % f == 0])
+        in_shape = shape[:s] + (f1, n // f1) + shape[s + 1:]
+        a = self.exact(in_shape, depth)
+        start, end = self.choose([s, s - rank - 1]), self.choose([s + 1, s - rank])
+        expr = self.choose([f"{a.name}.flatten({start}, {end})", f"lib.flatten({a.name}, start_dim={start}, "
+                                                                    f"end_dim={end})"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_transpose(self, shape, depth):
+        rank = len(shape)
+        i, j = sorted(self.draw(st.lists(st.integers(0, rank - 1), min_size=2, max_size=2, unique=True)))
+        in_shape = list(shape)
+        in_shape[i], in_shape[j] = in_shape[j], in_shape[i]
+        a = self.exact(in_shape, depth)
+        forms = [f"{a.name}.transpose({i}, {j})", f"lib.transpose({a.name}, {j - rank}, {i})"]
+        if (i, j) == (rank - 2, rank - 1):
+            forms.append(f"{a.name}.mT")
+        return self.emit(self.choose(forms), shape, a.bound, a.low)
+
+    def shape_expand(self, shape, depth):
+        in_shape = self.choose(self.operand_shapes(shape))
+        a = self.exact(in_shape, depth)
+        lead = len(shape) - len(in_shape)
+        sizes = [n if i < lead or in_shape[i - lead] == 1 or self.draw(st.booleans()) else -1
+                 for i, n in enumerate(shape)]
+        forms = [f"{a.name}.expand({', '.join(map(str, sizes))})", f"{a.name}.expand({tuple(sizes)!r})",
+                 f"lib.broadcast_to({a.name}, {tuple(shape)!r})", f"{a.name}.broadcast_to({tuple(shape)!r})"]
+        return self.emit(self.choose(forms), shape, a.bound, a.low)
+
+    def shape_cat(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        n = shape[d]
+        parts = self.choose([p for p in PARTITIONS if sum(p) == n])
+        pieces = [self.exact(shape[:d] + (m,) + shape[d + 1:], depth) for m in parts]
+        names = ", ".join(v.name for v in pieces)
+        dim = self.choose([d, d - rank])
+        expr = self.choose([f"lib.cat([{names}], dim={dim})", f"lib.cat(({names},), {dim})"])
+        return self.emit(expr, shape, max(v.bound for v in pieces), min(v.low for v in pieces))
+
+    def shape_stack(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        piece = shape[:d] + shape[d + 1:]
+        pieces = [self.exact(piece, depth) for _ in range(shape[d])]
+        names = ", ".join(v.name for v in pieces)
+        dim = self.choose([d, d - rank])
+        expr = self.choose([f"lib.stack([{names}], dim={dim})", f"lib.stack(({names},), {dim})"])
+        return self.emit(expr, shape, max(v.bound for v in pieces), min(v.low for v in pieces))
+
+    def shape_split(self, shape, depth):
+        """One piece of ``split``/``chunk`` (the others are dropped: their gradient is zero)."""
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        s = shape[d]
+        form = self.choose(["split", "sections", "chunk"])
+        if form == "sections":
+            sizes = self.choose([p for p in PARTITIONS if s in p])
+            n = sum(sizes)
+            i = self.choose([j for j, m in enumerate(sizes) if m == s])
+            call = self.choose([f"split({list(sizes)!r}, {d})", f"split({list(sizes)!r}, dim={d - rank})"])
+        else:
+            n = self.draw(st.integers(s, 4))
+            full = n // s  # pieces of size s (a split of size s; chunk size ceil(n / chunks) = s)
+            if form == "split":
+                call = self.choose([f"split({s}, {d})", f"split({s}, dim={d - rank})"])
+            else:
+                chunks = -(-n // s)
+                if -(-n // chunks) != s:
+                    chunks = n // s
+                if -(-n // chunks) != s:
+                    form, call = "split", f"split({s}, {d})"
+                else:
+                    call = self.choose([f"chunk({chunks}, {d})", f"chunk({chunks}, dim={d - rank})"])
+            i = self.draw(st.integers(0, full - 1))
+        in_shape = shape[:d] + (n,) + shape[d + 1:]
+        a = self.exact(in_shape, depth)
+        expr = self.choose([f"{a.name}.{call}[{i}]", f"lib.{call.replace('(', f'({a.name}, ', 1)}[{i}]"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_flip(self, shape, depth):
+        rank = len(shape)
+        dims = self.draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
+        dims = [self.choose([d, d - rank]) for d in dims]
+        a = self.exact(shape, depth)
+        forms = [f"{a.name}.flip({tuple(dims)!r})", f"lib.flip({a.name}, {dims!r})", f"{a.name}.flip(dims={dims!r})"]
+        if len(dims) == 1:
+            forms.append(f"{a.name}.flip({dims[0]})")
+        return self.emit(self.choose(forms), shape, a.bound, a.low)
+
+    def shape_repeat(self, shape, depth):
+        rank = len(shape)
+        lead = self.draw(st.integers(0, rank - 1))
+        reps = [n if i < lead else self.choose([r for r in (1, 2, 3) if n % r == 0]) for i, n in enumerate(shape)]
+        in_shape = tuple(n // r for n, r in zip(shape[lead:], reps[lead:]))
+        a = self.exact(in_shape, depth)
+        expr = self.choose([f"{a.name}.repeat({', '.join(map(str, reps))})", f"{a.name}.repeat({tuple(reps)!r})"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_narrow(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        length = shape[d]
+        n = self.draw(st.integers(length, length + 2))
+        start = self.draw(st.integers(0, n - length))
+        if self.draw(st.booleans()):
+            start -= n  # a negative start counts from the end, as in PyTorch
+        a = self.exact(shape[:d] + (n,) + shape[d + 1:], depth)
+        dim = self.choose([d, d - rank])
+        expr = self.choose([f"{a.name}.narrow({dim}, {start}, {length})",
+                            f"lib.narrow({a.name}, {dim}, {start}, {length})"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_gather(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        in_shape = tuple(self.choose(SIZES) if j == d else self.draw(st.integers(n, 3)) for j, n in enumerate(shape))
+        index = self.rng.integers(0, in_shape[d], size=shape)
+        a = self.exact(in_shape, depth)
+        dim = self.choose([d, d - rank])
+        idx = self.index_literal(index)
+        expr = self.choose([f"{a.name}.gather({dim}, {idx})", f"lib.gather({a.name}, {dim}, {idx})"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_index_select(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank - 1))
+        n = self.choose(SIZES)
+        index = self.rng.integers(0, n, size=shape[d])  # duplicates accumulate in the gradient
+        a = self.exact(shape[:d] + (n,) + shape[d + 1:], depth)
+        dim = self.choose([d, d - rank])
+        idx = self.index_literal(index)
+        expr = self.choose([f"{a.name}.index_select({dim}, {idx})", f"lib.index_select({a.name}, {dim}, {idx})"])
+        return self.emit(expr, shape, a.bound, a.low)
+
+    def shape_index(self, shape, depth):
+        """``a[...]`` with ints, slices, ``None``, ``...``, one integer list / tensor or one bool mask."""
+        rank = len(shape)
+        if rank == 1 and self.draw(st.integers(0, 3)) == 0:  # a whole-tensor bool mask: a 1-D result
+            in_shape = self.choose([s for s in MASK_SHAPES if int(np.prod(s)) >= shape[0]])
+            flat = np.zeros(int(np.prod(in_shape)), dtype=bool)
+            flat[self.rng.choice(flat.size, size=shape[0], replace=False)] = True
+            a = self.exact(in_shape, depth)
+            mask = f"lib.tensor({flat.reshape(in_shape).tolist()!r})"
+            return self.emit(f"{a.name}[{mask}]", shape, a.bound, a.low)
+        advanced = self.draw(st.booleans()) and rank >= 1
+        adv_at = self.draw(st.integers(0, rank - 1)) if advanced else -1
+        items, in_shape = [], []
+        for j, n in enumerate(shape):
+            if not advanced:
+                while self.draw(st.integers(0, 3)) == 0:  # an int removes an input dimension
+                    m = self.choose(SIZES)
+                    items.append(str(self.draw(st.integers(-m, m - 1))))
+                    in_shape.append(m)
+            if j == adv_at:
+                kind = self.choose(["list", "tensor", "mask"])
+                if kind == "mask":
+                    m = self.draw(st.integers(n, 3))
+                    mask = np.zeros(m, dtype=bool)
+                    mask[self.rng.choice(m, size=n, replace=False)] = True
+                    items.append(repr(mask.tolist()) if self.draw(st.booleans()) else f"lib.tensor({mask.tolist()!r})")
+                else:
+                    m = self.choose(SIZES)
+                    index = self.rng.integers(-m, m, size=n).tolist()
+                    items.append(repr(index) if kind == "list" else self.index_literal(index))
+                in_shape.append(m)
+                continue
+            form = self.choose(["full", "slice"] + (["none"] if n == 1 and not advanced else []))
+            if form == "none":
+                items.append("None")
+            elif form == "full":
+                items.append(":")
+                in_shape.append(n)
+            else:
+                step = self.choose([1, 2])
+                span = (n - 1) * step + 1
+                m = self.draw(st.integers(span, span + 2))
+                start = self.draw(st.integers(0, m - span))
+                stop = start + span
+                text_start = "" if start == 0 else str(self.choose([start, start - m]))
+                text_stop = "" if stop == m else str(stop)
+                items.append(f"{text_start}:{text_stop}" + (f":{step}" if step != 1 else ""))
+                in_shape.append(m)
+        if not advanced:
+            while self.draw(st.integers(0, 3)) == 0:
+                m = self.choose(SIZES)
+                items.append(str(self.draw(st.integers(-m, m - 1))))
+                in_shape.append(m)
+        # a run of full slices may be written as `...` (once), trailing full slices dropped
+        if self.draw(st.booleans()):
+            full = [i for i, x in enumerate(items) if x == ":"]
+            if full:
+                i = self.choose(full)
+                j = i
+                while j + 1 < len(items) and items[j + 1] == ":":
+                    j += 1
+                items[i:j + 1] = ["..."]
+        elif self.draw(st.booleans()):
+            while items and items[-1] == ":":
+                items.pop()
+        if not items:
+            items = ["..."]
+        a = self.exact(tuple(in_shape), depth)
+        return self.emit(f"{a.name}[{', '.join(items)}]", shape, a.bound, a.low)
+
+    def gen_loss(self, shape, depth):
+        op = self.choose(["mse", "l1", "smooth_l1", "huber", "bce", "cross_entropy", "cross_entropy_probs",
+                          "nll", "kl_div", "cosine_similarity", "normalize"])
+        if op == "cosine_similarity":
+            return self.loss_cosine(shape, depth)
+        if op == "normalize":
+            if not shape:
+                return self.gen_activation(shape, depth)
+            d = self.choose(list(range(-len(shape), len(shape))))
+            p = self.choose([None, 1, 3])
+            a = self.exact(shape, depth)
+            arg = self.choose([f", dim={d}", f", {p or 2}, {d}"]) if p is None else f", p={p}, dim={d}"
+            if p is None and len(shape) >= 2 and self.draw(st.booleans()):
+                arg = ""  # dim=1 by default
+            return self.emit(f"lib.nn.functional.normalize({a.name}{arg})", shape, 1.0)
+        if op in ("cross_entropy", "nll"):
+            return self.loss_classes(op, shape, depth)
+        if op in ("cross_entropy_probs", "kl_div"):
+            return self.loss_distributions(op, shape, depth)
+        if shape:
+            in_shape, reduction = shape, "none"
+        else:
+            in_shape = self.choose([(3,), (2, 3), (3, 1), (), (2, 1, 3)])
+            reduction = self.choose(["mean", "sum", None])
+        count = max(int(np.prod(in_shape)), 1) if reduction == "sum" else 1
+        kwargs = [] if reduction is None else [f"reduction={reduction!r}"]
+        if op == "bce":
+            x = self.probability(in_shape, depth)
+            y = self.constant(in_shape, "prob") if self.draw(st.booleans()) else self.probability(in_shape, depth)
+            w = 1.0
+            if self.draw(st.booleans()):
+                weight = self.constant(self.choose(self.operand_shapes(in_shape)), "pos")
+                kwargs.insert(0, f"weight={weight.name}")
+                w = weight.bound
+            per_element = -math.log(min(x.low, 1 - x.bound)) * w
+            args = ", ".join([x.name, y.name] + kwargs)
+            return self.emit(f"lib.nn.functional.binary_cross_entropy({args})", shape, per_element * count)
+        # target of the input's shape or (values only, see OPAQUE) of one that broadcasts to it
+        target_shape = in_shape if self.draw(st.integers(0, 3)) else self.choose(self.operand_shapes(in_shape))
+        x = self.exact(in_shape, depth)
+        y = self.constant(target_shape, "real") if self.draw(st.booleans()) else self.exact(target_shape, depth)
+        x, y = self.squash(x, 30.0), self.squash(y, 30.0)
+        diff = x.bound + y.bound
+        if op == "smooth_l1" and self.draw(st.booleans()):
+            kwargs.append(f"beta={self.choose([0.5, 2.0])}")
+        if op == "huber" and self.draw(st.booleans()):
+            kwargs.append(f"delta={self.choose([0.5, 2.0])}")
+        per_element = diff * diff if op == "mse" else max(diff * diff, diff) if op != "l1" else diff
+        args = ", ".join([x.name, y.name] + kwargs)
+        out = self.emit(f"lib.nn.functional.{op}_loss({args})", shape, per_element * count)
+        if op == "l1" or target_shape != in_shape:
+            return self.opaque(out, [x, y])
+        return out
+
+    def loss_cosine(self, shape, depth):
+        rank = len(shape)
+        d = self.draw(st.integers(0, rank))
+        in_shape = shape[:d] + (self.choose(SIZES),) + shape[d:]
+        sa, sb = self.operand_shapes(in_shape)
+        sa, sb = in_shape, in_shape if self.draw(st.booleans()) else sb
+        a, b = self.exact(sa, depth), self.exact(sb, depth)
+        dim = self.choose([d, d - rank - 1])
+        arg = self.choose([f", dim={dim}", f", {dim}", f", dim={dim}, eps=1e-6"])
+        if dim == 1 and rank >= 1 and self.draw(st.booleans()):
+            arg = ""
+        return self.emit(f"lib.nn.functional.cosine_similarity({a.name}, {b.name}{arg})", shape, 1.0)
+
+    def class_shapes(self, shape):
+        """(input shape, target shape, reduction) of a classification loss whose result has ``shape``."""
+        if shape:
+            target, reduction = shape, "none"
+        else:
+            target = self.choose([(), (2,), (3,), (2, 2)])
+            reduction = self.choose(["mean", "sum", None])
+        classes = self.choose(SIZES)
+        in_shape = (classes,) if target == () else target[:1] + (classes,) + target[1:]
+        return in_shape, target, reduction, classes
+
+    def loss_classes(self, op, shape, depth):
+        in_shape, target_shape, reduction, classes = self.class_shapes(shape)
+        x = self.squash(self.exact(in_shape, depth), 100.0)
+        if op == "nll":
+            if self.draw(st.booleans()):
+                x = self.emit(f"{x.name}.log_softmax({0 if len(in_shape) == 1 else 1})", in_shape,
+                              2 * x.bound + math.log(classes))
+        target = self.rng.integers(0, classes, size=target_shape)
+        kwargs, w = [], 1.0
+        if self.draw(st.integers(0, 2)) == 0:
+            ignore = self.choose([-100, 0])
+            if target.size:
+                target.flat[self.rng.integers(0, target.size)] = ignore
+            if ignore == 0:
+                kwargs.append("ignore_index=0")
+        if self.draw(st.booleans()):
+            weight = self.constant((classes,), "pos")
+            kwargs.append(f"weight={weight.name}")
+            w = weight.bound
+        if op == "cross_entropy" and self.draw(st.integers(0, 2)) == 0:
+            kwargs.append(f"label_smoothing={self.choose([0.1, 0.5])}")
+        if reduction is not None:
+            kwargs.append(f"reduction={reduction!r}")
+        count = max(target.size, 1) if reduction == "sum" else 1
+        # weighted 'mean' divides by the kept weights: at most w / 0.5 times the largest term
+        per_element = (2 * x.bound + math.log(classes) + 1) * w * (4 if reduction in ("mean", None) else 1)
+        fn = "cross_entropy" if op == "cross_entropy" else "nll_loss"
+        args = ", ".join([x.name, self.index_literal(target)] + kwargs)
+        return self.emit(f"lib.nn.functional.{fn}({args})", shape, per_element * count)
+
+    def loss_distributions(self, op, shape, depth):
+        """``cross_entropy`` with class probabilities and ``kl_div`` (log-probability input)."""
+        if op == "cross_entropy_probs":
+            in_shape, _, reduction, classes = self.class_shapes(shape)  # 'none' drops the class dim
+            class_dim = 0 if len(in_shape) == 1 else 1
+        else:
+            if shape:
+                in_shape, reduction = shape, "none"
+            else:
+                in_shape = self.choose([(3,), (2, 3), (2, 1, 3)])
+                reduction = self.choose(["mean", "sum", "batchmean", None])
+            class_dim = len(in_shape) - 1
+            classes = in_shape[-1] if in_shape else 1
+        x = self.squash(self.exact(in_shape, depth), 100.0)
+        log_target = op == "kl_div" and self.draw(st.booleans())
+        if self.draw(st.booleans()):
+            t = self.constant(in_shape, "prob")
+            if log_target:
+                t = self.emit(f"({t.name} + 0.05).log()", in_shape, 3.0)
+        else:
+            z = self.squash(self.exact(in_shape, depth), 10.0)
+            fn = "log_softmax" if log_target else "softmax"
+            t = self.emit(f"{z.name}.{fn}({class_dim})", in_shape, 2 * z.bound + 3 if log_target else 1.0)
+        kwargs = []
+        if op == "kl_div":
+            x = self.emit(f"{x.name}.log_softmax({class_dim})", in_shape, 2 * x.bound + math.log(classes))
+            if log_target:
+                kwargs.append("log_target=True")
+        else:
+            if self.draw(st.booleans()):
+                kwargs.append(f"label_smoothing={self.choose([0.1, 0.5])}")
+            if self.draw(st.booleans()):
+                kwargs.append(f"weight={self.constant((classes,), 'pos').name}")
+        if reduction is not None:
+            kwargs.append(f"reduction={reduction!r}")
+        count = max(int(np.prod(in_shape)), 1)
+        per_element = 2 * (x.bound + 1) * (t.bound + 1) * 2 * count
+        fn = "cross_entropy" if op == "cross_entropy_probs" else "kl_div"
+        args = ", ".join([x.name, t.name] + kwargs)
+        if not self.fits(per_element):
+            per_element = MAX_BOUND / 2  # the operands are bounded: a loose bound is enough here
+        out = self.emit(f"lib.nn.functional.{fn}({args})", shape, per_element)
+        return self.opaque(out, [x, t]) if op == "kl_div" else out
+
 
 @st.composite
 def programs(draw, max_depth: int = 5) -> Program:
@@ -514,10 +1274,21 @@ def programs(draw, max_depth: int = 5) -> Program:
 # ============================================================================
 
 
-def graph_signature(root, leaves):
-    """(name, children) of every node below ``root``; leaves by position; sharing as ("seen", k)."""
+def graph_signature(root, leaves, opaque=()):
+    """(name, children) of every node below ``root``; leaves by position; sharing as ("seen", k).
+
+    ``opaque`` holds ``(result, operands)`` pairs of tensors whose ``grad_fn`` is compared by name
+    only: its signature continues at the operands' own nodes, skipping whatever chain lies between
+    (the ops listed in ``OPAQUE``).
+    """
     seen: dict[int, int] = {}
-    keep = []  # keep visited wrappers alive so that id() stays unique
+    keep = [result.grad_fn for result, _ in opaque]  # keep visited wrappers alive so that id() stays unique
+    operands_of = {id(result.grad_fn): operands for result, operands in opaque if result.grad_fn is not None}
+
+    def operand(tensor):
+        if tensor.grad_fn is not None:
+            return visit(tensor.grad_fn)
+        return ("leaf", [i for i, leaf in enumerate(leaves) if tensor is leaf]) if tensor.requires_grad else None
 
     def visit(node):
         if node is None:
@@ -528,6 +1299,8 @@ def graph_signature(root, leaves):
         seen[id(node)] = len(seen)
         if hasattr(node, "variable"):
             return (node.name(), "leaf", [i for i, leaf in enumerate(leaves) if node.variable is leaf])
+        if id(node) in operands_of:
+            return (node.name(), "opaque", tuple(operand(t) for t in operands_of[id(node)]))
         return (node.name(), tuple((visit(child), nr) for child, nr in node.next_functions))
 
     return visit(root)
@@ -547,7 +1320,8 @@ def run(program: Program, lib):
         "value": root.detach().numpy().copy(),
         "requires_grad": root.requires_grad,
         "grad_fn": None if root.grad_fn is None else root.grad_fn.name(),
-        "graph": graph_signature(root.grad_fn, leaves),
+        "graph": graph_signature(root.grad_fn, leaves, [(namespace[name], [namespace[o] for o in operands])
+                                                        for name, operands in program.opaque.items()]),
         "grads": [None if leaf.grad is None else leaf.grad.detach().numpy().copy() for leaf in leaves],
     }
 

@@ -406,6 +406,8 @@ INPLACE = {
     "fill_int": lambda lib, t: t.fill_(7),
     "fill_float": lambda lib, t: t.fill_(7.5),
     "fill_bool": lambda lib, t: t.fill_(True),
+    "fill_0d_tensor": lambda lib, t: t.fill_(lib.tensor(2.5, dtype=lib.float64)),
+    "fill_1d_tensor_error": lambda lib, t: t.fill_(lib.ones(3)),
     "iadd": lambda lib, t: operator.iadd(t, 1),
     "isub": lambda lib, t: operator.isub(t, 1),
     "imul": lambda lib, t: operator.imul(t, 2),
@@ -616,6 +618,10 @@ RECORDED_INPLACE = {
     "copy_converted": lambda lib, w: lib.ones(3).copy_(w),
     "clamp_numbers": lambda lib, w: (w * 1).clamp_(-0.5, 1.0),
     "clamp_tensor": lambda lib, w: (w * 1).clamp_(min=lib.tensor([0.0, 0.0, 3.0], dtype=lib.float64)),
+    "zero_over_history": lambda lib, w: (w * 3).zero_(),  # ZeroBackward0: a zero gradient
+    "fill_over_history": lambda lib, w: (w * 3).fill_(2.5),  # FillBackward2
+    "fill_with_0d_tensor": lambda lib, w: (w * 3).fill_(w[1] * 2),  # FillBackward3: the value gets the sum
+    "fill_constant_with_0d_tensor": lambda lib, w: lib.ones(3, dtype=lib.float64).fill_(w.sum()),
 }
 
 

@@ -136,7 +136,7 @@ def scalar_function_lines(name: str, fallback: str, params: list[TensorSymbol], 
     >>> print("\\n".join(scalar_function_lines("f", "g", [x], [elementwise(sp.exp(arg(0)), [x], "float64")])))
     def f(x):
         try:
-            x_0, x_1 = x.ravel().tolist()
+            x_0, x_1 = x.tolist()
             t0_0 = math.exp(x_0)
             t0_1 = math.exp(x_1)
             return (np.array([t0_0, t0_1], dtype=np.float64),)
@@ -189,7 +189,8 @@ class _Unroller:
         name = self.names[node]
         names = [python_name(f"{name}_{k}", self.taken) for k in range(_size(node.shape))]
         if names:
-            self.lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {name}.ravel().tolist()")
+            flat = f"{name}.tolist()" if node.ndim == 1 else f"{name}.ravel().tolist()"  # ravel costs a call
+            self.lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {flat}")
         return names
 
     def _stem(self) -> str:

@@ -19,7 +19,7 @@ from ..autograd.graph import AccumulateGrad, Node
 from ..symbolic.nodes import TensorExpr, TensorSymbol, fill
 from ..tensor import Tensor, _make
 from .display import Display
-from .elements import as_sympy, element_latex_names, element_symbols, evaluate
+from .elements import as_sympy, element_latex_names, element_symbols, evaluate, index_symbols
 from .equations import Formula
 from .graph import RecordedGraph
 from .names import CallerNames, caller_frame
@@ -173,7 +173,16 @@ def _element_arrays(graph: RecordedGraph, max_elements: int, result_shapes) -> d
     if big or total > 4 * max_elements:
         raise ValueError(f"elementwise=True writes every element out; these tensors are too large: "
                          f"{big or sizes} (max_elements={max_elements}). Use the tensor-level formula instead.")
-    return {leaf.symbol: element_symbols(leaf.name, leaf.shape) for leaf in graph.leaves.values()}
+    indices = index_symbols(graph.nodes)  # which elements are read is data: shown at its values
+    return {leaf.symbol: _object_values(leaf.value) if leaf.symbol in indices
+            else element_symbols(leaf.name, leaf.shape) for leaf in graph.leaves.values()}
+
+
+def _object_values(value: np.ndarray) -> np.ndarray:
+    out = np.empty(value.shape, dtype=object)
+    for index in np.ndindex(*value.shape):
+        out[index] = sp.Integer(int(value[index]))
+    return out
 
 
 def _element_gradients(graph: RecordedGraph, targets, shapes, arrays) -> list:

@@ -23,20 +23,27 @@ import sympy as sp
 from ..symbolic.einsum import Einsum
 from ..symbolic.nodes import (
     BroadcastTo,
+    Concat,
+    Cumsum,
     Elementwise,
     Fill,
     MatMul,
     Permute,
     Reshape,
+    ScatterAddAlong,
+    Slice,
+    SliceScatter,
     Sum,
+    TakeAlong,
     TensorExpr,
+    TensorSymbol,
     arg,
     topological_order,
 )
 from .display import tidy
 from .printing import latex_name
 
-__all__ = ["element_symbols", "element_latex_names", "evaluate", "as_sympy"]
+__all__ = ["element_symbols", "element_latex_names", "evaluate", "as_sympy", "index_symbols"]
 
 
 def element_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -104,10 +111,52 @@ def evaluate(node: TensorExpr, arrays: dict) -> np.ndarray:
             out = np.transpose(inputs[0], n.attr)
         elif isinstance(n, Fill):
             out = np.full(n.shape, n.value, dtype=object)
+        elif isinstance(n, Slice | SliceScatter | TakeAlong | ScatterAddAlong | Concat | Cumsum):
+            out = _indexing(n, inputs)
         else:
             raise TypeError(f"cannot expand {type(n).__name__} element by element")
         values[n] = _object(out)
     return values[node]
+
+
+def _numpy_slices(slices) -> tuple:
+    return tuple(slice(start, None if stop < 0 else stop, step) for start, stop, step in slices)
+
+
+def _indexing(n: TensorExpr, inputs: list[np.ndarray]) -> np.ndarray:
+    """An indexing primitive over object arrays (index operands hold their integer values)."""
+    if isinstance(n, Slice):
+        return inputs[0][_numpy_slices(n.slices)]
+    if isinstance(n, Concat):
+        return np.concatenate(inputs, axis=n.axis)
+    if isinstance(n, Cumsum):
+        return np.cumsum(inputs[0], axis=n.axis)
+    out = np.full(n.shape, sp.Integer(0), dtype=object)
+    if isinstance(n, SliceScatter):
+        out[_numpy_slices(n.slices)] = inputs[0]
+        return out
+    index = np.vectorize(int, otypes=[np.int64])(inputs[1]) if inputs[1].size else inputs[1].astype(np.int64)
+    if isinstance(n, TakeAlong):
+        return np.take_along_axis(inputs[0], index, axis=n.axis)
+    positions = list(np.indices(inputs[0].shape, sparse=True))
+    positions[n.axis] = np.broadcast_to(index, inputs[0].shape)
+    np.add.at(out, tuple(positions), inputs[0])
+    return out
+
+
+def index_symbols(nodes) -> set[TensorSymbol]:
+    """The inputs that index arrays are computed from: element by element, their values are used, not symbols.
+
+    >>> from symgrad.symbolic.nodes import take_along
+    >>> a, i = TensorSymbol("a", (3,), "float64"), TensorSymbol("i", (2,), "int64")
+    >>> sorted(s.name for s in index_symbols([take_along(a, i, 0)]))
+    ['i']
+    """
+    found: set[TensorSymbol] = set()
+    for n in topological_order(list(nodes)):
+        if isinstance(n, TakeAlong | ScatterAddAlong):
+            found.update(x for x in topological_order([n.args[1]]) if isinstance(x, TensorSymbol))
+    return found
 
 
 def as_sympy(array: np.ndarray, simplify: bool = True):

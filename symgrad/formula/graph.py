@@ -134,7 +134,8 @@ class RecordedGraph:
                 # an unnamed view (matmul's row of a 1-D input): the formula reads the whole array
                 symbol = self._leaf_symbol(base, None, None)
                 return symbol, reshape(symbol, value.shape)
-            symbol = self._leaf_symbol(value, None, value_name(value) or ("ref" if hidden else None))
+            label = "index" if value.dtype.kind in "iu" else "ref"  # an index array, or a reference value
+            symbol = self._leaf_symbol(value, None, value_name(value) or (label if hidden else None))
             return symbol, symbol
         symbol = self._leaf_symbol(owner.tensor._data, owner.tensor, owner.name)
         return symbol, (reshape(symbol, value.shape) if owner.view else symbol)

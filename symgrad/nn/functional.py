@@ -217,7 +217,8 @@ def _cross_entropy_probabilities(x, t, w, reduction, label_smoothing, class_dim)
     logp = log_softmax(x, class_dim)
     if label_smoothing > 0.0:
         _check_label_smoothing(label_smoothing)
-        t = t * (1 - label_smoothing) + label_smoothing / n_classes
+        # PyTorch's C++ multiplies and adds Scalars here (MulBackward1 -> AddBackward1), not wrapped numbers
+        t = apply(ls.SCALAR_ADD, (apply(ls.SCALAR_MUL, (t, 1 - label_smoothing)), label_smoothing / n_classes))
     terms = logp * t
     if w is not None:
         terms = terms * _class_view(w, x.ndim, class_dim)

@@ -35,7 +35,7 @@ __all__ = ["TO_COPY", "COPY", "ADD", "SUB", "RSUB", "MUL", "DIV", "NEG", "RECIPR
            "EXP", "LOG", "SIGMOID", "TANH", "RELU", "ABS", "SIGN", "SQRT", "RSQRT", "EXPM1", "LOG1P", "LOG2",
            "LOG10", "SIN", "COS", "TAN", "ASIN", "ACOS", "ATAN", "ATAN2", "SINH", "COSH", "ERF", "MAXIMUM",
            "MINIMUM", "CLAMP", "CLAMP_TENSOR", "WHERE", "LERP", "LERP_TENSOR", "EQ", "NE", "LT", "LE", "GT", "GE",
-           "exact_number", "unary_api", "not_implemented_for", "type_name"]
+           "exact_number", "unary_api", "not_implemented_for", "type_name", "ZERO", "FILL", "FILL_TENSOR"]
 
 def _no_bool(message: str):
     """A check rejecting bool operands, as PyTorch's ``-`` does."""
@@ -175,6 +175,11 @@ TO_COPY = _ConversionOp("to_copy", lambda a, dtype_name: a, "ToCopyBackward0")
 
 # `Tensor.copy_(src)` when a gradient is recorded: the result is `src` (broadcast); `self`'s old value gets none
 COPY = ElementwiseOp("copy", lambda a, b: b, "torch::autograd::CopyBackwards", arity=2)  # PyTorch's own name
+
+# `Tensor.zero_()`, `fill_(number)`, `fill_(0-d tensor)` when recorded: one node each, as PyTorch
+ZERO = ElementwiseOp("zero", lambda a: sp.Integer(0), "ZeroBackward0")
+FILL = ElementwiseOp("fill", lambda a, value: sp.Float(value), "FillBackward2")
+FILL_TENSOR = ElementwiseOp("fill_tensor", lambda a, b: b, "FillBackward3", arity=2)
 
 
 def _check_int_power(operands, exponent):

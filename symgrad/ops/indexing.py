@@ -31,6 +31,7 @@ from ..symbolic.nodes import (
     concat,
     cumsum,
     elementwise,
+    fill,
     permute,
     reshape,
     slice_axes,
@@ -90,12 +91,12 @@ def _narrow_signature(input, dim, start, length):
     """
     if input.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
     dim = normalize_dim(dim, input.ndim)
     size = input.shape[dim]
     if not -size <= start <= size:
         raise IndexError(f"start out of range (expected to be in range of [{-size}, {size}], but got {start})")
-    if length < 0:
-        raise RuntimeError("narrow(): length must be non-negative.")
     start = start + size if start < 0 else start
     if start + length > size:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({size}).")
@@ -168,7 +169,8 @@ def _index_forward(x, *arrays_and_attrs):
     *arrays, perm, pre, count = arrays_and_attrs
     before, sizes, after = _index_parts(x.shape, perm, pre, count)
     moved = np.transpose(x, perm).reshape(before + (math.prod(sizes),) + after)
-    return np.take(moved, _flat_index_values(arrays, sizes), axis=pre)
+    # an empty tensor reads nothing: PyTorch does not check the indices then
+    return np.take(moved, _flat_index_values(arrays, sizes), axis=pre, mode="clip" if x.size == 0 else "raise")
 
 
 def _flat_index(arrays, sizes):
@@ -216,7 +218,7 @@ def _gather_signature(input, dim, index, *, sparse_grad=False):
     _index_dtype_check(index, "gather")
     if index.ndim != input.ndim and not (max(index.ndim, input.ndim) <= 1 and index.numel() <= 1):
         raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
-    for d in range(index.ndim):
+    for d in range(index.ndim if index.numel() else 0):  # an empty index is not checked
         if d != dim and index.ndim == input.ndim and index.shape[d] > input.shape[d]:
             raise RuntimeError(f"Size does not match at dimension {d} expected index {shape_list(index.shape)} to "
                                f"be no larger than self {shape_list(input.shape)} apart from dimension {dim}")
@@ -240,6 +242,8 @@ def _gather_parts(x_shape, index_shape, dim):
 
 
 def _gather_forward(x, index, dim):
+    if index.size == 0:
+        return np.zeros(index.shape, dtype=x.dtype)
     if x.ndim == 0 or index.ndim == 0:
         return np.asarray(x.reshape(-1)[index.reshape(-1)]).reshape(index.shape)
     cut = tuple(slice(0, index.shape[d]) if d != dim else slice(None) for d in range(x.ndim))
@@ -247,6 +251,8 @@ def _gather_forward(x, index, dim):
 
 
 def _gather_lower(x, index, dim):
+    if 0 in index.shape:
+        return fill(0, index.shape, x.dtype)
     if x.ndim == 0 or index.ndim == 0:
         return reshape(take_along(reshape(x, (1,)), reshape(index, (1,)), 0), index.shape)
     return take_along(slice_axes(x, _gather_parts(x.shape, index.shape, dim)), index, dim)
@@ -275,7 +281,13 @@ def _index_select_signature(input, dim, index):
         raise RuntimeError(f"index_select(): Index to scalar can have only 1 value, got {index.numel()} value(s)")
     values = _index_values(index)
     size = input.shape[dim] if input.ndim else 1
-    if ((values < 0) | (values >= size)).any():
+    wrong = (values < 0) | (values >= size)
+    if size == 0 and values.size and input.ndim > 1:
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
+    if wrong.any():
+        if input.ndim > 1 and (dim == 1 or input.numel() == 0):  # PyTorch's kernels for these word it so
+            raise RuntimeError(f"INDICES element is out of DATA bounds, id={int(values[wrong].flat[0])} "
+                               f"axis_dim={size}")
         raise IndexError("index out of range in self")
     return (input, index), (dim,)
 
@@ -320,8 +332,8 @@ def cat_shape(shapes, dim: int) -> tuple[int, int, tuple[int, ...]]:
         if not shape:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     kept = [i for i, s in enumerate(shapes) if not _legacy_empty(s)]
-    if not kept:
-        return normalize_dim(dim, 1), 0, (0,)
+    if not kept:  # only skipped tensors: PyTorch checks nothing
+        return 0, 0, (0,)
     first = kept[0]
     reference = shapes[first]
     dim = normalize_dim(dim, len(reference))
@@ -430,6 +442,8 @@ def _repeat_signature(input, *repeats):
             [1., 2., 1., 2.]])
     """
     from .shape import size_arguments
+    if not repeats:
+        raise TypeError('repeat() missing 1 required positional arguments: "repeats"')
     repeats = size_arguments(repeats)
     if len(repeats) < input.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number of dimensions of "

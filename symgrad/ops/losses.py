@@ -33,7 +33,7 @@ from .registry import (
 
 __all__ = ["LossOp", "BCE_WITH_LOGITS", "REDUCTIONS", "MSE_LOSS", "L1_LOSS", "SMOOTH_L1_LOSS", "HUBER_LOSS",
            "BINARY_CROSS_ENTROPY", "KL_DIV", "NLL_LOSS", "check_nll_batch", "nll_loss_arguments",
-           "SCALAR_MUL", "SCALAR_DIV", "MASKED_FILL"]
+           "SCALAR_MUL", "SCALAR_ADD", "SCALAR_DIV", "MASKED_FILL"]
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -619,6 +619,9 @@ NLL_LOSS = StructuralOp(
 # PyTorch's composite losses (cross_entropy with label smoothing or probability
 # targets) multiply and divide by C++ Scalars: MulBackward1 / DivBackward1, one edge.
 SCALAR_MUL = ElementwiseOp("mul_scalar", lambda a, s: a * s, "MulBackward1", arity=2, numpy=np.multiply,
+                           value_only=(1,))
+# the smoothed probability target `target * (1 - ls) + ls / C`: AddBackward1, one edge
+SCALAR_ADD = ElementwiseOp("add_scalar", lambda a, s: a + s, "AddBackward1", arity=2, numpy=np.add,
                            value_only=(1,))
 SCALAR_DIV = ElementwiseOp("div_scalar", lambda a, s: a / s, "DivBackward1", arity=2, float_result=True,
                            numpy=np.true_divide, value_only=(1,))

@@ -218,3 +218,28 @@ def check_same_error(torch, fn: Callable) -> None:
     expected, actual = raised
     assert type(actual) is type(expected), f"{type(actual).__name__}: {actual} vs {type(expected).__name__}"
     assert text(actual) == text(expected).split(" (Triggered internally")[0]
+
+
+def _version(t) -> int:
+    return t._version if hasattr(t, "_version") else t._version_counter.value
+
+
+def check_error_changes_nothing(torch, fn: Callable, *arrays) -> None:
+    """``fn(lib, *leaves)`` raises torch's exception type, and its float64 leaves (requiring grad) are left as
+    they were: same values, no gradient, no version bump, and a graph built before still backpropagates."""
+    raised = []
+    for lib in (torch, symgrad):
+        leaves = [lib.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+        earlier = sum((t * 2).sum() for t in leaves)
+        versions = [_version(t) for t in leaves]
+        with pytest.raises(Exception) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            fn(lib, *leaves)
+        raised.append(type(info.value))
+        for t, a, version in zip(leaves, arrays, versions):
+            np.testing.assert_array_equal(t.detach().numpy(), np.asarray(a, dtype=np.float64))
+            assert t.grad is None and _version(t) == version
+        earlier.backward()
+        for t in leaves:
+            np.testing.assert_array_equal(t.grad.numpy(), np.full(tuple(t.shape), 2.0))
+    assert raised[1] is raised[0], f"{raised[1].__name__} vs {raised[0].__name__}"

@@ -52,12 +52,6 @@ KNOWN = {
                        "(d/dx log(exp(x)) / tanh(w) = 1 / tanh(w)) has no edge to that input: differentiating "
                        "it w.r.t. x gives None / raises 'appears to not have been used in the graph'; torch's "
                        "graph still reaches x through the saved exp(x) and gives zeros",
-    "dropped_operand_shape": "second-order gradient of the wrong shape: (1,) for a (1, 1) leaf. The fused "
-                             "elementwise kernel of d/dx2 simplifies exp(x2)'s factors away (d log(exp(x)) = 1) "
-                             "and with them the only operand of shape (1, 1); the kernel then has the broadcast "
-                             "shape of the remaining (1,) operands and nothing broadcasts it back "
-                             "(symgrad/compiler/optimize.py fusion or symgrad/symbolic elementwise(): the "
-                             "node's declared shape is not restored)",
     "freed_first_graph": "torch frees the saved tensors its double-backward graph reads when the first graph "
                          "is not retained (create_graph=True, retain_graph=False), so a second-order grad "
                          "raises; symgrad's gradient node reads only leaves and constants and succeeds",
@@ -345,9 +339,9 @@ def test_input_that_the_gradient_formula_simplifies_away(allow_unused):
     compare(fn)
 
 
-@known("dropped_operand_shape")
 def test_second_order_gradient_keeps_the_shape_of_a_broadcast_leaf():
-    """Found by test_random_programs (second order); values agree, the shape did not."""
+    """Found by test_random_programs (second order): printing the fused kernel of d/dx2 cancelled the
+    only operand of shape (1, 1), and the gradient came back (1,); codegen now restores the node's shape."""
     def fn(lib):
         x0, x1, x2 = T(lib, [0.548, -0.921]), T(lib, [[1.253], [1.651]]), T(lib, [[0.174]])
         out = x2.exp().log() / (x0 @ x1).tanh() + C(lib, np.zeros((3, 1)))

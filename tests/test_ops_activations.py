@@ -22,6 +22,7 @@ from _op_oracle import (
     check_second_order,
     check_values_against_torch,
 )
+from ops_oracle import check_error_changes_nothing
 
 import symgrad
 
@@ -34,6 +35,7 @@ def F(lib):
 
 ACTIVATIONS = {  # name: a call with non-default hyper-parameters
     "relu": lambda lib, a: F(lib).relu(a),
+    "relu_inplace_false": lambda lib, a: F(lib).relu(a, inplace=False),
     "sigmoid": lambda lib, a: F(lib).sigmoid(a),
     "tanh": lambda lib, a: F(lib).tanh(a),
     "leaky_relu": lambda lib, a: F(lib).leaky_relu(a),
@@ -208,7 +210,8 @@ def test_errors_match_torch(name):
 def test_inplace_is_refused_clearly():
     """PyTorch modifies the input for inplace=True; symgrad refuses instead of silently not doing it."""
     x = symgrad.ones(3)
-    for fn in (lambda: symgrad.nn.functional.leaky_relu(x, inplace=True),
+    for fn in (lambda: symgrad.nn.functional.relu(x, inplace=True),
+               lambda: symgrad.nn.functional.leaky_relu(x, inplace=True),
                lambda: symgrad.nn.functional.elu(x, inplace=True),
                lambda: symgrad.nn.functional.hardtanh(x, inplace=True),
                lambda: symgrad.nn.functional.silu(x, inplace=True)):
@@ -226,3 +229,15 @@ def test_hyperparameters_do_not_leak_between_calls():
         symgrad.nn.functional.leaky_relu(x, slope).sum().backward()
         assert x.grad.tolist() == [slope, 1.0]
     assert symgrad.autograd.BACKWARD_CACHE.info().misses - before <= 2
+
+
+BAD_CALLS = {
+    "gelu_bad_approximate": lambda lib, a: F(lib).gelu(a, approximate="erf"),
+    "hardtanh_bounds_swapped": lambda lib, a: F(lib).hardtanh(a, 1.0, -1.0),
+    "softmax_dim_out_of_range": lambda lib, a: F(lib).softmax(a, 2),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CALLS)
+def test_bad_input_changes_nothing(name):
+    check_error_changes_nothing(torch, BAD_CALLS[name], np.linspace(-1.0, 1.0, 6).reshape(2, 3))

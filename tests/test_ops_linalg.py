@@ -22,6 +22,7 @@ from ops_oracle import (
     V,
     assert_close,
     check_against_torch,
+    check_error_changes_nothing,
     check_finite_differences,
     check_same_error,
     check_second_derivatives,
@@ -140,6 +141,15 @@ CASES = {
     "normalize_1d": Case(lambda lib, a: F(lib).normalize(a, dim=0), [R(4)]),
     "normalize_eps": Case(lambda lib, a: F(lib).normalize(a, eps=0.5), [V([[0.1, 0.2], [3.0, 1.0]])], fd=False),
     "normalize_zero_row": Case(lambda lib, a: F(lib).normalize(a), [V([[0.0, 0.0], [3.0, 4.0]])], fd=False),
+    # ---- empty and 0-d operands the cases above lack
+    "mv_empty": Case(lambda lib, a, b: lib.mv(a, b), [R(0, 3), R(3)], fd=False),
+    "mv_empty_inner": Case(lambda lib, a, b: a.mv(b), [R(2, 0), R(0)], fd=False),
+    "addmm_empty": Case(lambda lib, c, a, b: lib.addmm(c, a, b), [R(3), R(0, 4), R(4, 3)], fd=False),
+    "addmm_0d_bias": Case(lambda lib, c, a, b: lib.addmm(c, a, b), [R(), R(2, 4), R(4, 3)]),
+    "linear_empty_batch": Case(lambda lib, x, w, b: F(lib).linear(x, w, b), [R(0, 3), R(2, 3), R(2)], fd=False),
+    "normalize_empty": Case(lambda lib, a: F(lib).normalize(a), [R(0, 3)], fd=False),
+    "cosine_similarity_empty": Case(lambda lib, a, b: F(lib).cosine_similarity(a, b), [R(0, 3), R(0, 3)], fd=False),
+    "outer_0d_length_one": Case(lambda lib, a, b: lib.outer(a.reshape(1), b), [R(), R(3)]),
 }
 
 
@@ -442,3 +452,22 @@ def test_saved_operand_modified_in_place_raises_like_torch(product, torch):
         raised.append(text(info.value).split(": [")[0])
         assert w.grad is None
     assert raised[0] == raised[1]
+
+
+BAD_CALLS = {
+    "mm_shape_mismatch": lambda lib, a, b: lib.mm(a, b),
+    "matmul_shape_mismatch": lambda lib, a, b: a @ b,
+    "bmm_not_3d": lambda lib, a, b: lib.bmm(a, b.t()),
+    "mv_mismatch": lambda lib, a, b: lib.mv(a, b[0]),
+    "dot_not_1d": lambda lib, a, b: lib.dot(a, b),
+    "outer_not_1d": lambda lib, a, b: lib.outer(a, b),
+    "addmm_mismatch": lambda lib, a, b: lib.addmm(a, a, b),
+    "einsum_wrong_operand_count": lambda lib, a, b: lib.einsum("ij,jk->ik", a),
+    "linear_mismatch": lambda lib, a, b: F(lib).linear(a, b),
+    "cosine_similarity_mismatch": lambda lib, a, b: F(lib).cosine_similarity(a, b),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CALLS)
+def test_bad_input_changes_nothing(name, torch):
+    check_error_changes_nothing(torch, BAD_CALLS[name], np.arange(6.0).reshape(2, 3), np.ones((2, 2)))

@@ -16,6 +16,7 @@ from ops_oracle import (
     Case,
     R,
     check_against_torch,
+    check_error_changes_nothing,
     check_finite_differences,
     check_same_error,
     check_second_derivatives,
@@ -104,6 +105,22 @@ CASES = {
     # ---- N-D @ 2-D matmul folds through a view (built from these records)
     "matmul_3d_2d": Case(lambda lib, a, b: a @ b, [R(2, 3, 4), R(4, 5)], second=True),
     "matmul_3d_2d_transposed": Case(lambda lib, a, b: lib.matmul(a.transpose(0, 1), b), [R(3, 2, 4), R(4, 2)]),
+    # ---- 0-d and empty inputs (squeeze, unsqueeze and permute are otherwise in tests/test_autograd.py)
+    "squeeze_0d": Case(lambda lib, a: a.squeeze(), [R()]),
+    "squeeze_0d_dim": Case(lambda lib, a: a.squeeze(0), [R()]),
+    "squeeze_empty": Case(lambda lib, a: a.squeeze(), [R(0, 1, 3)], fd=False),
+    "squeeze_empty_dim": Case(lambda lib, a: a.squeeze((1,)), [R(0, 1, 3)], fd=False),
+    "unsqueeze_empty": Case(lambda lib, a: a.unsqueeze(-1), [R(2, 0)], fd=False),
+    "permute_0d": Case(lambda lib, a: a.permute(()), [R()]),
+    "permute_empty": Case(lambda lib, a: a.permute(1, 0, 2), [R(2, 0, 3)], fd=False),
+    "transpose_empty": Case(lambda lib, a: a.transpose(0, 1), [R(0, 3)], fd=False),
+    "t_empty": Case(lambda lib, a: a.t(), [R(3, 0)], fd=False),
+    "mT_empty": Case(lambda lib, a: a.mT, [R(0, 2, 3)], fd=False),
+    "view_empty": Case(lambda lib, a: a.view(-1, 2), [R(0, 2, 2)], fd=False),
+    "flatten_empty": Case(lambda lib, a: a.flatten(1), [R(2, 0, 3)], fd=False),
+    "clone_0d": Case(lambda lib, a: a.clone(), [R()]),
+    "clone_empty": Case(lambda lib, a: lib.clone(a), [R(0, 4)], fd=False),
+    "reshape_permuted_empty": Case(lambda lib, a: a.permute(1, 0).reshape(-1), [R(0, 3)], fd=False),
 }
 
 
@@ -213,3 +230,19 @@ ERRORS = {
 @pytest.mark.parametrize("name", ERRORS)
 def test_bad_input_raises_like_torch(name, torch):
     check_same_error(torch, ERRORS[name])
+
+
+# misuse of a tensor that requires grad: torch's exception type, and the tensor and its graph untouched
+BAD_CALLS = {
+    "reshape_wrong_size": lambda lib, a: a.reshape(5),
+    "view_not_viewable": lambda lib, a: a.t().view(-1),
+    "permute_wrong_dims": lambda lib, a: a.permute(0, 0),
+    "transpose_dim_out_of_range": lambda lib, a: a.transpose(0, 2),
+    "expand_mismatch": lambda lib, a: a.expand(4, 4),
+    "squeeze_dim_out_of_range": lambda lib, a: a.squeeze(3),
+}
+
+
+@pytest.mark.parametrize("name", BAD_CALLS)
+def test_bad_input_changes_nothing(name, torch):
+    check_error_changes_nothing(torch, BAD_CALLS[name], np.arange(6.0).reshape(2, 3))

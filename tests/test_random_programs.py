@@ -1,19 +1,49 @@
 """Random programs through symgrad and torch: forward values, every leaf's ``.grad`` and the graphs.
 
-Hypothesis draws small programs over the ops symgrad supports (``+ - * / **``,
-unary minus, ``add``/``sub`` with ``alpha``, Python scalars on either side,
-``matmul``/``mm``/``mv``/``dot``/``@``, ``sum``/``mean`` with dims and
-``keepdim``, ``exp``/``log``/``sigmoid``/``tanh``/``relu``/``reciprocal``,
-``squeeze``/``unsqueeze``/``permute``/``.T`` and
-``binary_cross_entropy_with_logits`` with ``weight``, ``pos_weight`` and every
-reduction).  Leaves are float64 tensors of shapes that broadcast against each
+Hypothesis draws small programs over the op surface of symgrad (one family of
+ops per ``Builder.gen_<kind>``, listed in ``KINDS``):
+
+* arithmetic: ``+ - * / **``, unary minus, ``add``/``sub`` with ``alpha``,
+  Python scalars on either side, ``pow`` with number and tensor exponents;
+* elementwise math: ``exp``/``log``/``sigmoid``/``tanh``/``relu``/``reciprocal``,
+  ``sqrt``/``rsqrt``/``log1p``/``log2``/``log10`` (positive operands),
+  ``sin``/``cos``/``tan``/``atan``/``erf``/``sinh``/``cosh``/``expm1`` (bounded
+  operands), ``asin``/``acos`` on ``0.9 * tanh(x)``, ``atan2``, ``abs``, ``sign``,
+  ``square``, ``clamp``/``clip`` with number and tensor bounds, ``maximum``,
+  ``minimum``, ``where`` on comparison masks, ``lerp``;
+* activations: ``leaky_relu``, ``elu``, ``gelu`` (both approximations),
+  ``silu``, ``softplus`` (``beta``, ``threshold``), ``hardtanh``,
+  ``softmax``/``log_softmax`` along any dim;
+* reductions (int and tuple dims, ``keepdim``): ``sum``, ``mean``, ``prod``,
+  ``var``/``std`` with ``correction``, ``amax``/``amin``, ``max``/``min`` whole
+  and along a dim (``.values``/``[0]``), ``logsumexp``, ``norm``,
+  ``linalg.vector_norm``, ``linalg.norm``, ``cumsum``;
+* linear algebra: ``matmul``/``mm``/``mv``/``dot``/``@``, batched ``matmul``
+  with broadcasting batch dims, ``bmm``, ``einsum`` (``EINSUM``), ``outer``;
+* shapes: ``squeeze``/``unsqueeze``/``permute``/``.T``/``.mT``/``transpose``,
+  ``reshape``/``view``/``flatten``, ``expand``/``broadcast_to``, ``cat``,
+  ``stack``, one piece of ``split``/``chunk``, ``flip``, ``repeat``,
+  ``narrow``, indexing with ints, slices (with steps), ``None``, ``...``, an
+  integer list or tensor, bool masks (per dim and whole-tensor), ``gather``,
+  ``index_select``;
+* losses: ``binary_cross_entropy_with_logits`` (``weight``, ``pos_weight``),
+  ``mse``/``l1``/``smooth_l1``/``huber`` losses, ``binary_cross_entropy`` on
+  probabilities, ``cross_entropy`` with int64 class targets (``weight``,
+  ``ignore_index``, ``label_smoothing``) and with probabilities, ``nll_loss``,
+  ``kl_div`` (``log_target``, ``'batchmean'``), ``cosine_similarity``,
+  ``normalize``; every reduction.
+
+Leaves are float64 tensors of shapes that broadcast against each
 other; most require grad, some are constants, some are used several times, and
 intermediate results are reused (the graphs are DAGs).  Values are kept in safe
 domains by construction: ``log``, fractional and negative powers and tensor
 exponents only see positive operands bounded away from zero (a positive leaf,
 ``exp``, ``sigmoid``, ``x * x + 1``, ``2 ** x``), denominators are such positive
-values, and any operand whose magnitude bound would make the result exceed
-``MAX_BOUND`` is squashed by ``tanh`` first.
+values, BCE inputs are sigmoids of bounded operands, and any operand whose
+magnitude bound would make the result exceed ``MAX_BOUND`` is squashed by
+``tanh`` first.  Ties and kinks are not avoided (``relu`` zeros, reused
+operands in ``maximum(v, v)``, clamped values, repeated entries under
+``max``): there the gradients must follow PyTorch's conventions too.
 
 Each program is printed as Python source over a module ``lib`` (``repr`` of the
 drawn program), runs once with ``lib = torch`` and once with ``lib = symgrad``
@@ -22,8 +52,20 @@ non-scalar root).  Compared: forward value (rtol 1e-10, atol 1e-12), the
 ``.grad`` of every leaf (``None`` included), the root's ``grad_fn.name()`` and
 the whole ``grad_fn`` graph (names, edges, leaves, sharing).  A second test
 runs the same programs through ``autograd.grad(create_graph=True)`` and a
-Hessian-vector product (``second_order_source``) and compares the values.  If
-torch raises (the generator should prevent it), symgrad must raise the same.
+Hessian-vector product (``second_order_source``) and compares the values; a
+third compiles each program with ``symgrad.compile`` and compares it with the
+facade at moved arguments.  If torch raises (the generator should prevent it),
+symgrad must raise the same.
+
+Where the comparison is relaxed (each named where it happens): ``OPAQUE``
+results (``einsum``, ``l1_loss``, ``kl_div``: one node where PyTorch builds a
+chain, documented in docs/ops.md; pointwise losses with a broadcasting target:
+a bug, ``KNOWN_BUGS``) have their ``grad_fn`` compared by name, the graph
+continuing at their operands; the output number of a ``split``/``chunk`` piece
+is not compared (symgrad gives each piece its own node, documented); the
+Hessian-vector product accepts any finite symgrad value where torch's is nan
+at a zero vector under a norm (``NORM_NAN_OPS``).  ``KNOWN_BUGS`` lists the
+combinations left out because of bugs found here.
 
 Running it:
 
@@ -36,9 +78,8 @@ Running it:
   ``SYMGRAD_FUZZ_RANDOM=1`` draws new programs on every run (a failure prints
   its ``@reproduce_failure`` blob); ``SYMGRAD_FUZZ_SEED=<int>`` (or pytest's
   ``--hypothesis-seed=<int>``) fixes the random stream.  A failure's message
-  holds the shrunk program as a self-contained script; ``-k matches_torch``
-  and ``-k second_order`` select one of the two tests.  Speed (2 cores):
-  about 15 ms per first-order program and 40 ms per second-order one.
+  holds the shrunk program as a self-contained script; ``-k matches_torch``,
+  ``-k second_order`` and ``-k compiled`` select one of the three tests.
 """
 
 from __future__ import annotations
@@ -47,6 +88,7 @@ import functools
 import itertools
 import math
 import os
+import random
 import warnings
 from dataclasses import dataclass
 
@@ -71,9 +113,10 @@ SEED = os.environ.get("SYMGRAD_FUZZ_SEED")
 MAX_BOUND = 1e3       # bound on |value| of every intermediate result
 POSITIVE_FLOOR = 0.04  # lower bound of every value fed to log, x ** -p, x ** 0.5, a / x, ...
 MAX_OPS = 16          # ops in one program (besides leaves)
+COVERAGE_EXAMPLES = 1000  # programs per family of ops in the coverage test
+MAX_RANK = 3          # ops that add a dimension to their result's (reductions, ints in an index) stop at this rank
 ROOT_SHAPES = [(), (3,), (2, 3), (3, 1), (1, 3), (2, 1, 3)]
 SIZES = (1, 2, 3)      # sizes of dimensions that reductions and matmul contract
-PARTITIONS = [(1,), (2,), (3,), (1, 1), (1, 2), (2, 1), (1, 1, 1)]  # pieces of cat / split
 MASK_SHAPES = [(3,), (2, 3), (3, 1), (2, 2), (2, 1, 3)]  # inputs of a whole-tensor bool mask
 # einsum equations by the rank of their result (implicit outputs: the letters used once, sorted)
 EINSUM = {
@@ -84,14 +127,49 @@ EINSUM = {
 }
 
 
+# Where the comparison with torch is relaxed, and why.  OPAQUE: results whose grad_fn is compared by
+# name only (graph_signature continues at their operands' nodes, skipping PyTorch's chain in between).
+OPAQUE = {
+    "einsum": "one node, where PyTorch builds a chain of permute/view/bmm nodes (documented, docs/ops.md)",
+    "l1_loss, kl_div": "one node named like the top of PyTorch's chain of sub/abs/xlogy/mul nodes (documented)",
+    "mse/l1/smooth_l1/huber_loss with a target that broadcasts": "KNOWN_BUGS['loss_broadcast']",
+}
+# Bugs found by this test that are out of its reach; each names the specific combination left out.
+KNOWN_BUGS = {
+    "loss_broadcast": "mse_loss/l1_loss/smooth_l1_loss/huber_loss with a target of another (broadcastable) shape: "
+                      "PyTorch's F.* expand the operands first (broadcast_tensors: an ExpandBackward0 above the "
+                      "one that broadcasts, when it requires grad); symgrad records no expand node. Values and "
+                      "gradients agree; the graph is compared as OPAQUE for these.",
+    "constant_comparison": "symgrad.compile of a comparison that folds to a constant (where(y > y, 0, x), or "
+                           "softmax(0-d) > 0, which is 1 > 0): the kernel prints as the Python bool False/True and "
+                           "the generated code calls False.astype (AttributeError). The compiled test skips programs "
+                           "whose compile fails with exactly that error (eager and second order still run them).",
+    "compile_bce_domain": "symgrad.compile of binary_cross_entropy with a target argument above ~0.7 raises: the "
+                          "check trace moves arguments to x * 1.4 + 0.01 (transforms._perturbed), out of BCE's "
+                          "[0, 1]. Constant probabilities are drawn below 0.7.",
+    "var_without_dof": "var/std with correction >= the number of elements reduced: documented gradient 0 (torch: "
+                       "nan), but on a slice (a[:, :1].var(1)) the backward crashes in the generated slice_scatter "
+                       "(the zero gradient kernel is the Python int 0). The generator keeps correction < count.",
+}
+
+
+@functools.cache
+def compositions(n: int) -> list[tuple[int, ...]]:
+    """The ways to write ``n`` as an ordered sum of one to three positive sizes (pieces of cat / split)."""
+    return [p for k in (1, 2, 3) for p in itertools.product(range(1, n + 1), repeat=k) if sum(p) == n]
+
+
 @functools.cache
 def same_numel_shapes(numel: int) -> list[tuple[int, ...]]:
-    """Every shape of rank 0 to 3 with ``numel`` elements (the inputs of a reshape to a shape of that size)."""
+    """The shapes of rank 0 to 3 with ``numel`` elements (the inputs of a reshape to a shape of that size).
+
+    Dimensions stay at most 6 where that is possible, so that a chain of reshapes keeps tensors small.
+    """
     dims = [d for d in range(1, numel + 1) if numel % d == 0]
     shapes = [()] if numel == 1 else []
     for rank in (1, 2, 3):
         shapes += [s for s in itertools.product(dims, repeat=rank) if math.prod(s) == numel]
-    return shapes
+    return [s for s in shapes if max(s, default=1) <= 6] or shapes
 
 
 # ============================================================================
@@ -150,18 +228,38 @@ class Program:
 
 
 class Builder:
-    """Draws a program top-down: ``exact(shape)`` returns a Var of exactly that shape."""
+    """Draws a program top-down: ``exact(shape)`` returns a Var of exactly that shape.
+
+    Every choice goes through ``choose``/``integer``/``boolean``/``distinct``/``permutation``
+    (Hypothesis' ``draw``); :class:`RandomBuilder` makes the same choices with ``random``.
+    """
 
     def __init__(self, draw):
         self.draw = draw
         self.program = Program()
         self.vars: list[Var] = []
         self.ops = 0
-        self.rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        self.kinds: set[str] = set()  # the families of ops drawn (gen_<kind>)
+        self.rng = np.random.default_rng(self.integer(0, 2**32 - 1))
 
-    # ---- bookkeeping
+    # ---- choices
     def choose(self, options):
         return self.draw(st.sampled_from(options))
+
+    def integer(self, low: int, high: int) -> int:
+        return self.draw(st.integers(low, high))
+
+    def boolean(self) -> bool:
+        return self.draw(st.booleans())
+
+    def distinct(self, options, low: int, high: int) -> list:
+        """``low`` to ``high`` different elements of ``options``."""
+        return self.draw(st.lists(st.sampled_from(list(options)), min_size=low, max_size=high, unique=True))
+
+    def permutation(self, options) -> list:
+        return self.draw(st.permutations(list(options)))
+
+    # ---- bookkeeping
 
     def emit(self, expr: str, shape, bound: float, low: float = 0.0) -> Var:
         var = Var(f"v{len(self.vars)}", tuple(shape), float(bound), float(low))
@@ -171,13 +269,15 @@ class Builder:
 
     def leaf(self, shape, kind: str = "real", requires_grad: bool | None = None) -> Var:
         if requires_grad is None:
-            requires_grad = self.draw(st.sampled_from([True, True, True, False]))
+            requires_grad = self.choose([True, True, True, False])
         if kind == "real":
             values, bound, low = self.rng.uniform(-2.0, 2.0, shape), 2.0, 0.0
         elif kind == "pos":
             values, bound, low = self.rng.uniform(0.5, 2.0, shape), 2.0, 0.5
-        else:  # "prob": BCE targets
-            values, bound, low = self.rng.uniform(0.0, 1.0, shape), 1.0, 0.0
+        else:  # "prob": BCE targets; below 0.7 because symgrad.compile's check trace moves its
+            # arguments by up to x * 1.4 + 0.01 (transforms._perturbed) and BCE refuses targets above 1:
+            # compiling at a target of 0.9 raises (KNOWN_BUGS['compile_bce_domain'])
+            values, bound, low = self.rng.uniform(0.0, 0.7, shape), 1.0, 0.0
         values = np.round(values, 3)
         name = f"x{len(self.program.leaves)}"
         if requires_grad:
@@ -213,7 +313,7 @@ class Builder:
             a.append(n if who in ("both", "a") else 1)
             b.append(n if who in ("both", "b") else 1)
         # one operand may lose leading 1s; the other keeps the full rank so that the result has it
-        if self.draw(st.booleans()):
+        if self.boolean():
             return self.drop_leading_ones(a), tuple(b)
         return tuple(a), self.drop_leading_ones(b)
 
@@ -221,7 +321,7 @@ class Builder:
         k = 0
         while k < len(shape) and shape[k] == 1:
             k += 1
-        return tuple(shape[self.draw(st.integers(0, k)):])
+        return tuple(shape[self.integer(0, k):])
 
     # ---- generation
     def exact(self, shape, depth: int) -> Var:
@@ -240,6 +340,7 @@ class Builder:
         if kind == "reuse":
             return self.choose(reusable)
         self.ops += 1
+        self.kinds.add(kind)
         return getattr(self, "gen_" + kind)(shape, depth - 1)
 
     def positive(self, shape, depth: int) -> Var:
@@ -381,13 +482,13 @@ class Builder:
             return self.gen_unary(shape, depth)
         form = self.choose(forms)
         if form == "all":
-            in_shape = tuple(self.choose(SIZES) for _ in range(self.draw(st.integers(1, 3))))
+            in_shape = tuple(self.choose(SIZES) for _ in range(self.integer(1, 3)))
             a = self.exact(in_shape, depth)
             count = int(np.prod(in_shape))
             expr = self.choose([f"{a.name}.{op}()", f"lib.{op}({a.name})"])
             return self.emit(expr, shape, a.bound * (count if op == "sum" else 1))
         if form == "dim":
-            d = self.draw(st.integers(0, rank))
+            d = self.integer(0, rank)
             k = self.choose(SIZES)
             in_shape = shape[:d] + (k,) + shape[d:]
             dim = self.choose([d, d - rank - 1])
@@ -396,24 +497,24 @@ class Builder:
             return self.emit(expr, shape, a.bound * (k if op == "sum" else 1))
         if form == "keepdim":
             ones = [i for i, n in enumerate(shape) if n == 1]
-            dims = sorted(self.draw(st.lists(st.sampled_from(ones), min_size=1, max_size=2, unique=True)))
+            dims = sorted(self.distinct(ones, 1, 2))
             in_shape = list(shape)
             count = 1
             for d in dims:
                 in_shape[d] = self.choose(SIZES)
                 count *= in_shape[d]
             a = self.exact(in_shape, depth)
-            dim = dims[0] if len(dims) == 1 and self.draw(st.booleans()) else tuple(dims)
+            dim = dims[0] if len(dims) == 1 and self.boolean() else tuple(dims)
             return self.emit(f"{a.name}.{op}({dim!r}, keepdim=True)", shape,
                              a.bound * (count if op == "sum" else 1))
         # tuple: two new dims
-        d1, d2 = sorted(self.draw(st.lists(st.integers(0, rank + 1), min_size=2, max_size=2, unique=True)))
+        d1, d2 = sorted(self.distinct(range(rank + 2), 2, 2))
         k1, k2 = self.choose(SIZES), self.choose(SIZES)
         in_shape = list(shape)
         in_shape.insert(d1, k1)
         in_shape.insert(d2, k2)
         a = self.exact(in_shape, depth)
-        dims = (d2 - rank - 2, d1) if self.draw(st.booleans()) else (d1, d2)
+        dims = (d2 - rank - 2, d1) if self.boolean() else (d1, d2)
         return self.emit(f"{a.name}.{op}({dims!r})", shape, a.bound * (k1 * k2 if op == "sum" else 1))
 
     def gen_shape(self, shape, depth):
@@ -439,15 +540,15 @@ class Builder:
             return self.emit(self.choose([f"{a.name}.unsqueeze({dim})", f"lib.unsqueeze({a.name}, {dim})"]), shape,
                              a.bound, a.low)
         if form == "squeeze_dim":
-            d = self.draw(st.integers(0, rank))
+            d = self.integer(0, rank)
             a = self.exact(shape[:d] + (1,) + shape[d:], depth)
             dim = self.choose([d, d - rank - 1, (d,)])
             return self.emit(self.choose([f"{a.name}.squeeze({dim!r})", f"lib.squeeze({a.name}, {dim!r})"]), shape,
                              a.bound, a.low)
         if form == "squeeze_all":
             in_shape = list(shape)
-            for _ in range(self.draw(st.integers(1, 3 - rank))):
-                in_shape.insert(self.draw(st.integers(0, len(in_shape))), 1)
+            for _ in range(self.integer(1, 3 - rank)):
+                in_shape.insert(self.integer(0, len(in_shape)), 1)
             a = self.exact(in_shape, depth)
             return self.emit(f"{a.name}.squeeze()", shape, a.bound, a.low)
         if form == "squeeze_noop":
@@ -457,7 +558,7 @@ class Builder:
         if form == "transpose":
             a = self.exact(shape[::-1], depth)
             return self.emit(f"{a.name}.T", shape, a.bound, a.low)
-        perm = tuple(self.draw(st.permutations(range(rank))))
+        perm = tuple(self.permutation(range(rank)))
         in_shape = [0] * rank
         for i, p in enumerate(perm):
             in_shape[p] = shape[i]
@@ -471,7 +572,7 @@ class Builder:
         if len(shape) == 2:
             sa, sb = (shape[0], k), (k, shape[1])
             fns = ["@", "lib.matmul", "lib.mm", ".matmul"]
-        elif len(shape) == 1 and self.draw(st.booleans()):
+        elif len(shape) == 1 and self.boolean():
             sa, sb = (shape[0], k), (k,)
             fns = ["@", "lib.matmul", "lib.mv"]
         elif len(shape) == 1:
@@ -495,17 +596,17 @@ class Builder:
         else:
             in_shape, reduction = shape, "none"
         z = self.exact(in_shape, depth)
-        if self.draw(st.booleans()):
+        if self.boolean():
             y = self.constant(in_shape, "prob")
         else:
             t = self.exact(in_shape, depth)
             y = self.emit(f"{t.name}.sigmoid()", in_shape, 1.0)
         kwargs, w_max, pw_max = [], 1.0, 1.0
-        if self.draw(st.booleans()):
+        if self.boolean():
             w = self.constant(self.choose(self.operand_shapes(in_shape)), "pos")
             kwargs.append(f"weight={w.name}")
             w_max = w.bound
-        if self.draw(st.booleans()):
+        if self.boolean():
             pw = self.constant(self.choose(self.operand_shapes(in_shape)), "pos")
             kwargs.append(f"pos_weight={pw.name}")
             pw_max = pw.bound
@@ -593,7 +694,7 @@ class Builder:
         """A bool mask of a shape that broadcasts to ``shape``: a comparison of two operands or with 0."""
         sa, sb = self.operand_shapes(shape)
         a = self.exact(sa, depth)
-        if self.draw(st.booleans()):
+        if self.boolean():
             return self.choose([f"{a.name} > 0", f"{a.name} <= 0.5", f"{a.name}.lt(0)", f"lib.ge({a.name}, 0)"])
         b = self.exact(sb, depth)
         return self.choose([f"{a.name} > {b.name}", f"{a.name} < {b.name}", f"{a.name} >= {b.name}",
@@ -637,7 +738,7 @@ class Builder:
                              max(a.bound, b.bound), low)
         # lerp with a number or a tensor weight (which broadcasts too)
         a, b = self.squash(a, MAX_BOUND / 8), self.squash(b, MAX_BOUND / 8)
-        if self.draw(st.booleans()):
+        if self.boolean():
             w = self.choose([0.3, 0.75, -0.5])
             weight, w_bound = repr(w), abs(w)
         else:
@@ -696,35 +797,36 @@ class Builder:
         when ``tuple_dims``, a tuple of one or two dims (negative ones too).
         """
         rank = len(shape)
-        forms = ["dim"] + (["all"] if rank == 0 else []) + (["keepdim"] if 1 in shape else []) + \
-            (["tuple"] if tuple_dims and rank <= 1 else [])
+        forms = (["dim"] if rank < MAX_RANK else []) + (["all"] if rank == 0 else []) + \
+            (["keepdim"] if 1 in shape else []) + (["tuple"] if tuple_dims and rank <= 1 else [])
+        if not forms:
+            return None
         form = self.choose(forms)
         if form == "all":
-            in_shape = tuple(self.choose(SIZES) for _ in range(self.draw(st.integers(0, 3))))
+            in_shape = tuple(self.choose(SIZES) for _ in range(self.integer(0, 3)))
             return in_shape, None, False, max(int(np.prod(in_shape)), 1)
         if form == "dim":
-            d = self.draw(st.integers(0, rank))
+            d = self.integer(0, rank)
             k = self.choose(SIZES)
             dim = self.choose([d, d - rank - 1])
-            if tuple_dims and self.draw(st.integers(0, 3)) == 0:
+            if tuple_dims and self.integer(0, 3) == 0:
                 dim = (dim,)
             return shape[:d] + (k,) + shape[d:], dim, False, k
         if form == "keepdim":
             ones = [i for i, n in enumerate(shape) if n == 1]
-            dims = sorted(self.draw(st.lists(st.sampled_from(ones), min_size=1, max_size=2 if tuple_dims else 1,
-                                             unique=True)))
+            dims = sorted(self.distinct(ones, 1, 2 if tuple_dims else 1))
             in_shape, count = list(shape), 1
             for d in dims:
                 in_shape[d] = self.choose(SIZES)
                 count *= in_shape[d]
-            dim = dims[0] if len(dims) == 1 and (not tuple_dims or self.draw(st.booleans())) else tuple(dims)
+            dim = dims[0] if len(dims) == 1 and (not tuple_dims or self.boolean()) else tuple(dims)
             return tuple(in_shape), dim, True, count
-        d1, d2 = sorted(self.draw(st.lists(st.integers(0, rank + 1), min_size=2, max_size=2, unique=True)))
+        d1, d2 = sorted(self.distinct(range(rank + 2), 2, 2))
         k1, k2 = self.choose(SIZES), self.choose(SIZES)
         in_shape = list(shape)
         in_shape.insert(d1, k1)
         in_shape.insert(d2, k2)
-        dims = (d2 - rank - 2, d1) if self.draw(st.booleans()) else (d1, d2)
+        dims = (d2 - rank - 2, d1) if self.boolean() else (d1, d2)
         return tuple(in_shape), dims, False, k1 * k2
 
     def reduce_call(self, fn: str, a: Var, dim, keepdim: bool, extra: str = "", positional: bool = True,
@@ -750,7 +852,10 @@ class Builder:
             return self.emit(expr, shape, a.bound * shape[d])
         if op in ("max", "min"):
             return self.gen_selection(op, shape, depth)
-        in_shape, dim, keepdim, count = self.reduction_input(shape, tuple_dims=op != "prod")
+        reduction = self.reduction_input(shape, tuple_dims=op != "prod")
+        if reduction is None:  # a rank-3 shape without a 1: no reduction gives it
+            return self.gen_math(shape, depth)
+        in_shape, dim, keepdim, count = reduction
         if op == "logsumexp" and dim is None:  # logsumexp needs dims
             dim = tuple(range(len(in_shape))) if in_shape else 0
         a = self.exact(in_shape, depth)
@@ -759,9 +864,10 @@ class Builder:
                 a = self.squash(a, 1.0)
             return self.emit(self.reduce_call("prod", a, dim, keepdim), shape, a.bound ** count, a.low ** count)
         if op in ("var", "std"):
-            # n - correction > 0: with no degree of freedom torch gives nan gradients (see KNOWN_BUGS)
+            # n - correction > 0: without degrees of freedom the gradient departs from torch's nan (docs/ops.md)
+            # and a slice's backward crashes (KNOWN_BUGS['var_without_dof'])
             correction = min(self.choose([0, 1, 2]), count - 1)
-            extra = "" if correction == 1 and self.draw(st.booleans()) else f"correction={correction}"
+            extra = "" if correction == 1 and self.boolean() else f"correction={correction}"
             scale = count / (count - correction)
             if not self.fits(a.bound ** 2 * scale):
                 a = self.squash(a, 1.0)
@@ -780,10 +886,10 @@ class Builder:
         p = self.choose([2, 1, 3])
         bound = a.bound * count ** (1 / p)
         if op == "norm":  # Tensor.norm / torch.norm: the second positional parameter is p
-            extra = "" if p == 2 and self.draw(st.booleans()) else f"p={p}"
+            extra = "" if p == 2 and self.boolean() else f"p={p}"
             return self.emit(self.reduce_call("norm", a, dim, keepdim, extra, positional=False), shape, bound)
         if op == "vector_norm":
-            extra = "" if p == 2 and self.draw(st.booleans()) else f"ord={p}"
+            extra = "" if p == 2 and self.boolean() else f"ord={p}"
             return self.emit(self.reduce_call("", a, dim, keepdim, extra, positional=False,
                                               function="lib.linalg.vector_norm"), shape, bound)
         # linalg.norm without ord: the 2-norm of the flattened tensor, of vectors along an int dim,
@@ -794,16 +900,18 @@ class Builder:
     def gen_selection(self, op, shape, depth):
         """``max``/``min``: whole tensor (ties share the gradient) or along a dim (values; one index)."""
         rank = len(shape)
-        if rank == 0 and self.draw(st.booleans()):
-            in_shape = tuple(self.choose(SIZES) for _ in range(self.draw(st.integers(0, 3))))
+        if rank == 0 and self.boolean():
+            in_shape = tuple(self.choose(SIZES) for _ in range(self.integer(0, 3)))
             a = self.exact(in_shape, depth)
             return self.emit(self.choose([f"{a.name}.{op}()", f"lib.{op}({a.name})"]), shape, a.bound, a.low)
-        keep = 1 in shape and self.draw(st.booleans())
+        keep = 1 in shape and (rank == MAX_RANK or self.boolean())
+        if not keep and rank == MAX_RANK:
+            return self.gen_math(shape, depth)
         if keep:
             d = self.choose([i for i, n in enumerate(shape) if n == 1])
             in_shape = shape[:d] + (self.choose(SIZES),) + shape[d + 1:]
         else:
-            d = self.draw(st.integers(0, rank))
+            d = self.integer(0, rank)
             in_shape = shape[:d] + (self.choose(SIZES),) + shape[d:]
         a = self.exact(in_shape, depth)
         dim = self.choose([d, d - len(in_shape)])
@@ -832,7 +940,7 @@ class Builder:
             sa, sb = shape[:1] + (shape[1], k), shape[:1] + (k, shape[2])
             fns = ["lib.bmm", ".bmm"]
         else:
-            kind = self.choose(["nd_vec", "vec_nd"] + (["nd_nd"] if rank == 3 else []))
+            kind = self.choose((["nd_vec"] if rank < MAX_RANK else []) + ["vec_nd"] + (["nd_nd"] if rank == 3 else []))
             if kind == "nd_vec":
                 sa, sb = shape + (k,), (k,)
             elif kind == "vec_nd":
@@ -850,6 +958,8 @@ class Builder:
         return self.emit(expr, shape, k * a.bound * b.bound)
 
     def gen_einsum(self, shape, depth):
+        if len(shape) > MAX_RANK:
+            return self.gen_math(shape, depth)
         equation = self.choose(EINSUM[len(shape)])
         inputs, _, output = equation.partition("->")
         if "->" not in equation:  # implicit output: the letters used once, in alphabetical order
@@ -882,8 +992,8 @@ class Builder:
         in_shape = self.choose(same_numel_shapes(int(np.prod(shape))))
         a = self.exact(in_shape, depth)
         target = list(shape)
-        if target and self.draw(st.booleans()):
-            target[self.draw(st.integers(0, len(target) - 1))] = -1
+        if target and self.boolean():
+            target[self.integer(0, len(target) - 1)] = -1
         target = tuple(target)
         forms = [f"{a.name}.reshape({target!r})", f"lib.reshape({a.name}, {target!r})", f"{a.name}.view({target!r})"]
         if target:
@@ -893,11 +1003,12 @@ class Builder:
 
     def shape_flatten(self, shape, depth):
         rank = len(shape)
-        if rank == 1 and self.draw(st.booleans()):
-            in_shape = self.choose(same_numel_shapes(shape[0]))
-            a = self.exact(in_shape, depth)
+        if rank == MAX_RANK:  # flatten would need a rank-4 input
+            return self.shape_reshape(shape, depth)
+        if rank == 1 and self.boolean():
+            a = self.exact(self.choose(same_numel_shapes(shape[0])), depth)
             return self.emit(self.choose([f"{a.name}.flatten()", f"lib.flatten({a.name})"]), shape, a.bound, a.low)
-        s = self.draw(st.integers(0, rank - 1))
+        s = self.integer(0, rank - 1)
         n = shape[s]
         f1 = self.choose([f for f in (1, 2, 3) if n % f == 0])
         in_shape = shape[:s] + (f1, n // f1) + shape[s + 1:]
@@ -909,7 +1020,7 @@ class Builder:
 
     def shape_transpose(self, shape, depth):
         rank = len(shape)
-        i, j = sorted(self.draw(st.lists(st.integers(0, rank - 1), min_size=2, max_size=2, unique=True)))
+        i, j = sorted(self.distinct(range(rank), 2, 2))
         in_shape = list(shape)
         in_shape[i], in_shape[j] = in_shape[j], in_shape[i]
         a = self.exact(in_shape, depth)
@@ -922,7 +1033,7 @@ class Builder:
         in_shape = self.choose(self.operand_shapes(shape))
         a = self.exact(in_shape, depth)
         lead = len(shape) - len(in_shape)
-        sizes = [n if i < lead or in_shape[i - lead] == 1 or self.draw(st.booleans()) else -1
+        sizes = [n if i < lead or in_shape[i - lead] == 1 or self.boolean() else -1
                  for i, n in enumerate(shape)]
         forms = [f"{a.name}.expand({', '.join(map(str, sizes))})", f"{a.name}.expand({tuple(sizes)!r})",
                  f"lib.broadcast_to({a.name}, {tuple(shape)!r})", f"{a.name}.broadcast_to({tuple(shape)!r})"]
@@ -930,9 +1041,9 @@ class Builder:
 
     def shape_cat(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
+        d = self.integer(0, rank - 1)
         n = shape[d]
-        parts = self.choose([p for p in PARTITIONS if sum(p) == n])
+        parts = self.choose(compositions(n))
         pieces = [self.exact(shape[:d] + (m,) + shape[d + 1:], depth) for m in parts]
         names = ", ".join(v.name for v in pieces)
         dim = self.choose([d, d - rank])
@@ -941,7 +1052,9 @@ class Builder:
 
     def shape_stack(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
+        d = self.integer(0, rank - 1)
+        if shape[d] > 3:  # a reshape made a long dimension: few pieces are enough
+            return self.shape_cat(shape, depth)
         piece = shape[:d] + shape[d + 1:]
         pieces = [self.exact(piece, depth) for _ in range(shape[d])]
         names = ", ".join(v.name for v in pieces)
@@ -952,16 +1065,16 @@ class Builder:
     def shape_split(self, shape, depth):
         """One piece of ``split``/``chunk`` (the others are dropped: their gradient is zero)."""
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
+        d = self.integer(0, rank - 1)
         s = shape[d]
         form = self.choose(["split", "sections", "chunk"])
         if form == "sections":
-            sizes = self.choose([p for p in PARTITIONS if s in p])
+            sizes = self.choose([p for n in range(s, s + 3) for p in compositions(n) if s in p])
             n = sum(sizes)
             i = self.choose([j for j, m in enumerate(sizes) if m == s])
             call = self.choose([f"split({list(sizes)!r}, {d})", f"split({list(sizes)!r}, dim={d - rank})"])
         else:
-            n = self.draw(st.integers(s, 4))
+            n = self.integer(s, max(s, 4))
             full = n // s  # pieces of size s (a split of size s; chunk size ceil(n / chunks) = s)
             if form == "split":
                 call = self.choose([f"split({s}, {d})", f"split({s}, dim={d - rank})"])
@@ -973,7 +1086,7 @@ class Builder:
                     form, call = "split", f"split({s}, {d})"
                 else:
                     call = self.choose([f"chunk({chunks}, {d})", f"chunk({chunks}, dim={d - rank})"])
-            i = self.draw(st.integers(0, full - 1))
+            i = self.integer(0, full - 1)
         in_shape = shape[:d] + (n,) + shape[d + 1:]
         a = self.exact(in_shape, depth)
         expr = self.choose([f"{a.name}.{call}[{i}]", f"lib.{call.replace('(', f'({a.name}, ', 1)}[{i}]"])
@@ -981,7 +1094,7 @@ class Builder:
 
     def shape_flip(self, shape, depth):
         rank = len(shape)
-        dims = self.draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
+        dims = self.distinct(range(rank), 1, rank)
         dims = [self.choose([d, d - rank]) for d in dims]
         a = self.exact(shape, depth)
         forms = [f"{a.name}.flip({tuple(dims)!r})", f"lib.flip({a.name}, {dims!r})", f"{a.name}.flip(dims={dims!r})"]
@@ -991,7 +1104,7 @@ class Builder:
 
     def shape_repeat(self, shape, depth):
         rank = len(shape)
-        lead = self.draw(st.integers(0, rank - 1))
+        lead = self.integer(0, rank - 1)
         reps = [n if i < lead else self.choose([r for r in (1, 2, 3) if n % r == 0]) for i, n in enumerate(shape)]
         in_shape = tuple(n // r for n, r in zip(shape[lead:], reps[lead:]))
         a = self.exact(in_shape, depth)
@@ -1000,11 +1113,11 @@ class Builder:
 
     def shape_narrow(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
+        d = self.integer(0, rank - 1)
         length = shape[d]
-        n = self.draw(st.integers(length, length + 2))
-        start = self.draw(st.integers(0, n - length))
-        if self.draw(st.booleans()):
+        n = self.integer(length, length + 2)
+        start = self.integer(0, n - length)
+        if self.boolean():
             start -= n  # a negative start counts from the end, as in PyTorch
         a = self.exact(shape[:d] + (n,) + shape[d + 1:], depth)
         dim = self.choose([d, d - rank])
@@ -1014,8 +1127,9 @@ class Builder:
 
     def shape_gather(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
-        in_shape = tuple(self.choose(SIZES) if j == d else self.draw(st.integers(n, 3)) for j, n in enumerate(shape))
+        d = self.integer(0, rank - 1)
+        in_shape = tuple(self.choose(SIZES) if j == d else self.integer(n, max(n, 3))
+                         for j, n in enumerate(shape))
         index = self.rng.integers(0, in_shape[d], size=shape)
         a = self.exact(in_shape, depth)
         dim = self.choose([d, d - rank])
@@ -1025,7 +1139,7 @@ class Builder:
 
     def shape_index_select(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank - 1))
+        d = self.integer(0, rank - 1)
         n = self.choose(SIZES)
         index = self.rng.integers(0, n, size=shape[d])  # duplicates accumulate in the gradient
         a = self.exact(shape[:d] + (n,) + shape[d + 1:], depth)
@@ -1037,29 +1151,29 @@ class Builder:
     def shape_index(self, shape, depth):
         """``a[...]`` with ints, slices, ``None``, ``...``, one integer list / tensor or one bool mask."""
         rank = len(shape)
-        if rank == 1 and self.draw(st.integers(0, 3)) == 0:  # a whole-tensor bool mask: a 1-D result
-            in_shape = self.choose([s for s in MASK_SHAPES if int(np.prod(s)) >= shape[0]])
+        if rank == 1 and self.integer(0, 2) == 0:  # a whole-tensor bool mask: a 1-D result
+            in_shape = self.choose([s for s in MASK_SHAPES if int(np.prod(s)) >= shape[0]] or [(shape[0] + 1,)])
             flat = np.zeros(int(np.prod(in_shape)), dtype=bool)
             flat[self.rng.choice(flat.size, size=shape[0], replace=False)] = True
             a = self.exact(in_shape, depth)
             mask = f"lib.tensor({flat.reshape(in_shape).tolist()!r})"
             return self.emit(f"{a.name}[{mask}]", shape, a.bound, a.low)
-        advanced = self.draw(st.booleans()) and rank >= 1
-        adv_at = self.draw(st.integers(0, rank - 1)) if advanced else -1
+        advanced = self.boolean() and rank >= 1
+        adv_at = self.integer(0, rank - 1) if advanced else -1
         items, in_shape = [], []
         for j, n in enumerate(shape):
             if not advanced:
-                while self.draw(st.integers(0, 3)) == 0:  # an int removes an input dimension
+                while len(in_shape) < MAX_RANK + 1 and self.integer(0, 3) == 0:  # an int drops a dim
                     m = self.choose(SIZES)
-                    items.append(str(self.draw(st.integers(-m, m - 1))))
+                    items.append(str(self.integer(-m, m - 1)))
                     in_shape.append(m)
             if j == adv_at:
                 kind = self.choose(["list", "tensor", "mask"])
                 if kind == "mask":
-                    m = self.draw(st.integers(n, 3))
+                    m = self.integer(n, max(n, 3))
                     mask = np.zeros(m, dtype=bool)
                     mask[self.rng.choice(m, size=n, replace=False)] = True
-                    items.append(repr(mask.tolist()) if self.draw(st.booleans()) else f"lib.tensor({mask.tolist()!r})")
+                    items.append(repr(mask.tolist()) if self.boolean() else f"lib.tensor({mask.tolist()!r})")
                 else:
                     m = self.choose(SIZES)
                     index = self.rng.integers(-m, m, size=n).tolist()
@@ -1075,20 +1189,20 @@ class Builder:
             else:
                 step = self.choose([1, 2])
                 span = (n - 1) * step + 1
-                m = self.draw(st.integers(span, span + 2))
-                start = self.draw(st.integers(0, m - span))
+                m = self.integer(span, span + 2)
+                start = self.integer(0, m - span)
                 stop = start + span
                 text_start = "" if start == 0 else str(self.choose([start, start - m]))
                 text_stop = "" if stop == m else str(stop)
                 items.append(f"{text_start}:{text_stop}" + (f":{step}" if step != 1 else ""))
                 in_shape.append(m)
         if not advanced:
-            while self.draw(st.integers(0, 3)) == 0:
+            while len(in_shape) < MAX_RANK + 1 and self.integer(0, 3) == 0:
                 m = self.choose(SIZES)
-                items.append(str(self.draw(st.integers(-m, m - 1))))
+                items.append(str(self.integer(-m, m - 1)))
                 in_shape.append(m)
         # a run of full slices may be written as `...` (once), trailing full slices dropped
-        if self.draw(st.booleans()):
+        if self.boolean():
             full = [i for i, x in enumerate(items) if x == ":"]
             if full:
                 i = self.choose(full)
@@ -1096,7 +1210,7 @@ class Builder:
                 while j + 1 < len(items) and items[j + 1] == ":":
                     j += 1
                 items[i:j + 1] = ["..."]
-        elif self.draw(st.booleans()):
+        elif self.boolean():
             while items and items[-1] == ":":
                 items.pop()
         if not items:
@@ -1116,7 +1230,7 @@ class Builder:
             p = self.choose([None, 1, 3])
             a = self.exact(shape, depth)
             arg = self.choose([f", dim={d}", f", {p or 2}, {d}"]) if p is None else f", p={p}, dim={d}"
-            if p is None and len(shape) >= 2 and self.draw(st.booleans()):
+            if p is None and len(shape) >= 2 and self.boolean():
                 arg = ""  # dim=1 by default
             return self.emit(f"lib.nn.functional.normalize({a.name}{arg})", shape, 1.0)
         if op in ("cross_entropy", "nll"):
@@ -1132,9 +1246,9 @@ class Builder:
         kwargs = [] if reduction is None else [f"reduction={reduction!r}"]
         if op == "bce":
             x = self.probability(in_shape, depth)
-            y = self.constant(in_shape, "prob") if self.draw(st.booleans()) else self.probability(in_shape, depth)
+            y = self.constant(in_shape, "prob") if self.boolean() else self.probability(in_shape, depth)
             w = 1.0
-            if self.draw(st.booleans()):
+            if self.boolean():
                 weight = self.constant(self.choose(self.operand_shapes(in_shape)), "pos")
                 kwargs.insert(0, f"weight={weight.name}")
                 w = weight.bound
@@ -1142,14 +1256,14 @@ class Builder:
             args = ", ".join([x.name, y.name] + kwargs)
             return self.emit(f"lib.nn.functional.binary_cross_entropy({args})", shape, per_element * count)
         # target of the input's shape or (values only, see OPAQUE) of one that broadcasts to it
-        target_shape = in_shape if self.draw(st.integers(0, 3)) else self.choose(self.operand_shapes(in_shape))
+        target_shape = in_shape if self.integer(0, 3) else self.choose(self.operand_shapes(in_shape))
         x = self.exact(in_shape, depth)
-        y = self.constant(target_shape, "real") if self.draw(st.booleans()) else self.exact(target_shape, depth)
+        y = self.constant(target_shape, "real") if self.boolean() else self.exact(target_shape, depth)
         x, y = self.squash(x, 30.0), self.squash(y, 30.0)
         diff = x.bound + y.bound
-        if op == "smooth_l1" and self.draw(st.booleans()):
+        if op == "smooth_l1" and self.boolean():
             kwargs.append(f"beta={self.choose([0.5, 2.0])}")
-        if op == "huber" and self.draw(st.booleans()):
+        if op == "huber" and self.boolean():
             kwargs.append(f"delta={self.choose([0.5, 2.0])}")
         per_element = diff * diff if op == "mse" else max(diff * diff, diff) if op != "l1" else diff
         args = ", ".join([x.name, y.name] + kwargs)
@@ -1160,14 +1274,16 @@ class Builder:
 
     def loss_cosine(self, shape, depth):
         rank = len(shape)
-        d = self.draw(st.integers(0, rank))
+        if rank == MAX_RANK:
+            return self.gen_math(shape, depth)
+        d = self.integer(0, rank)
         in_shape = shape[:d] + (self.choose(SIZES),) + shape[d:]
         sa, sb = self.operand_shapes(in_shape)
-        sa, sb = in_shape, in_shape if self.draw(st.booleans()) else sb
+        sa, sb = in_shape, in_shape if self.boolean() else sb
         a, b = self.exact(sa, depth), self.exact(sb, depth)
         dim = self.choose([d, d - rank - 1])
         arg = self.choose([f", dim={dim}", f", {dim}", f", dim={dim}, eps=1e-6"])
-        if dim == 1 and rank >= 1 and self.draw(st.booleans()):
+        if dim == 1 and rank >= 1 and self.boolean():
             arg = ""
         return self.emit(f"lib.nn.functional.cosine_similarity({a.name}, {b.name}{arg})", shape, 1.0)
 
@@ -1186,22 +1302,22 @@ class Builder:
         in_shape, target_shape, reduction, classes = self.class_shapes(shape)
         x = self.squash(self.exact(in_shape, depth), 100.0)
         if op == "nll":
-            if self.draw(st.booleans()):
+            if self.boolean():
                 x = self.emit(f"{x.name}.log_softmax({0 if len(in_shape) == 1 else 1})", in_shape,
                               2 * x.bound + math.log(classes))
         target = self.rng.integers(0, classes, size=target_shape)
         kwargs, w = [], 1.0
-        if self.draw(st.integers(0, 2)) == 0:
+        if self.integer(0, 2) == 0:
             ignore = self.choose([-100, 0])
             if target.size:
                 target.flat[self.rng.integers(0, target.size)] = ignore
             if ignore == 0:
                 kwargs.append("ignore_index=0")
-        if self.draw(st.booleans()):
+        if self.boolean():
             weight = self.constant((classes,), "pos")
             kwargs.append(f"weight={weight.name}")
             w = weight.bound
-        if op == "cross_entropy" and self.draw(st.integers(0, 2)) == 0:
+        if op == "cross_entropy" and self.integer(0, 2) == 0:
             kwargs.append(f"label_smoothing={self.choose([0.1, 0.5])}")
         if reduction is not None:
             kwargs.append(f"reduction={reduction!r}")
@@ -1226,8 +1342,8 @@ class Builder:
             class_dim = len(in_shape) - 1
             classes = in_shape[-1] if in_shape else 1
         x = self.squash(self.exact(in_shape, depth), 100.0)
-        log_target = op == "kl_div" and self.draw(st.booleans())
-        if self.draw(st.booleans()):
+        log_target = op == "kl_div" and self.boolean()
+        if self.boolean():
             t = self.constant(in_shape, "prob")
             if log_target:
                 t = self.emit(f"({t.name} + 0.05).log()", in_shape, 3.0)
@@ -1241,9 +1357,9 @@ class Builder:
             if log_target:
                 kwargs.append("log_target=True")
         else:
-            if self.draw(st.booleans()):
+            if self.boolean():
                 kwargs.append(f"label_smoothing={self.choose([0.1, 0.5])}")
-            if self.draw(st.booleans()):
+            if self.boolean():
                 kwargs.append(f"weight={self.constant((classes,), 'pos').name}")
         if reduction is not None:
             kwargs.append(f"reduction={reduction!r}")
@@ -1257,11 +1373,46 @@ class Builder:
         return self.opaque(out, [x, t]) if op == "kl_div" else out
 
 
+class RandomBuilder(Builder):
+    """The same programs drawn with ``random.Random`` (fast, no shrinking: the coverage test's)."""
+
+    def __init__(self, seed_value: int):
+        self.random = random.Random(seed_value)
+        super().__init__(None)
+
+    def choose(self, options):
+        return self.random.choice(list(options))
+
+    def integer(self, low: int, high: int) -> int:
+        return self.random.randint(low, high)
+
+    def boolean(self) -> bool:
+        return self.random.random() < 0.5
+
+    def distinct(self, options, low: int, high: int) -> list:
+        options = list(options)
+        return self.random.sample(options, self.random.randint(low, min(high, len(options))))
+
+    def permutation(self, options) -> list:
+        return self.random.sample(list(options), len(options))
+
+
 @st.composite
 def programs(draw, max_depth: int = 5) -> Program:
-    builder = Builder(draw)
-    shape = draw(st.sampled_from(ROOT_SHAPES))
-    root = builder.exact(shape, draw(st.integers(2, max_depth)))
+    return build_program(Builder(draw), max_depth)
+
+
+def build_program(builder: Builder, max_depth: int = 5, root_kind: str | None = None) -> Program:
+    """A random program; ``root_kind`` forces the family of the last op (``gen_<kind>``)."""
+    shapes = [s for s in ROOT_SHAPES if len(s) <= 2] if root_kind == "matmul" else ROOT_SHAPES
+    shape = builder.choose(shapes)
+    depth = builder.integer(2, max_depth)
+    if root_kind is None:
+        root = builder.exact(shape, depth)
+    else:
+        builder.ops += 1
+        builder.kinds.add(root_kind)
+        root = getattr(builder, "gen_" + root_kind)(shape, depth - 1)
     program = builder.program
     program.root = root.name
     if root.shape != ():
@@ -1272,6 +1423,11 @@ def programs(draw, max_depth: int = 5) -> Program:
 # ============================================================================
 # Running a program in both libraries
 # ============================================================================
+
+
+SPLIT_NODES = ("SplitBackward0", "SplitWithSizesBackward0")
+CONSTANT_COMPARISON_ERROR = "'bool' object has no attribute 'astype'"
+NORM_NAN_OPS = ("normalize(", "cosine_similarity(", "norm(")  # see the second-order test
 
 
 def graph_signature(root, leaves, opaque=()):
@@ -1301,7 +1457,10 @@ def graph_signature(root, leaves, opaque=()):
             return (node.name(), "leaf", [i for i, leaf in enumerate(leaves) if node.variable is leaf])
         if id(node) in operands_of:
             return (node.name(), "opaque", tuple(operand(t) for t in operands_of[id(node)]))
-        return (node.name(), tuple((visit(child), nr) for child, nr in node.next_functions))
+        # a split piece is output `nr` of PyTorch's one shared node, output 0 of its own node in symgrad
+        # (a documented departure, docs/ops.md): the piece number is not compared
+        return (node.name(), tuple((visit(child), "piece" if child is not None and child.name() in SPLIT_NODES
+                                    else nr) for child, nr in node.next_functions))
 
     return visit(root)
 
@@ -1337,8 +1496,13 @@ def run_second_order(program: Program, lib):
     grads, hvp = namespace["grads"], namespace["hvp"]
     if grads is None:
         return {"grads": None}
-    return {"grads": [None if g is None else g.detach().numpy().copy() for g in grads],
-            "hvp": [h.detach().numpy().copy() for h in hvp]}
+    return {"grads": [None if g is None else as_array(g) for g in grads], "hvp": [as_array(h) for h in hvp]}
+
+
+def as_array(t) -> np.ndarray:
+    """A copy of ``t``'s values (torch's second-order gradients may be ZeroTensors, which need ``force``)."""
+    t = t.detach()
+    return (t.numpy(force=True) if isinstance(t, torch.Tensor) else t.numpy()).copy()
 
 
 def close(actual, expected, what: str, source: str) -> None:
@@ -1408,29 +1572,71 @@ def test_random_program_second_order_matches_torch(program):
     # entry of -8.9e-6 next to entries of 29 was off by 5e-13 in torch and 2e-12 in symgrad from
     # the 50-digit mpmath value.  atol = 1e-10 * max |entry| keeps that scale and still fails on
     # any wrong term.
-    scale = max([float(np.abs(e).max()) for e in expected["hvp"] if e.size] + [0.0])
-    for i, (a, e) in enumerate(zip(actual["hvp"], expected["hvp"])):
+    expected_hvp = expected["hvp"]
+    if any(name in source for name in NORM_NAN_OPS) and all(np.isfinite(g).all() for g in expected["grads"]
+                                                             if g is not None):
+        # PyTorch's double backward of a norm divides by the norm, so at a zero vector (normalize(0),
+        # cosine_similarity with a zero operand) torch's Hessian-vector product is nan where its
+        # gradient is finite; symgrad differentiates the eps-clamped formula, which is smooth there:
+        # torch's nan entries accept any finite symgrad value (a deliberate difference, reported).
+        expected_hvp = [np.where(np.isnan(e) & np.isfinite(a), a, e) if a.shape == e.shape else e
+                        for a, e in zip(actual["hvp"], expected_hvp)]
+    scale = max([float(np.nanmax(np.abs(e))) for e in expected_hvp if e.size and not np.isnan(e).all()] + [0.0])
+    for i, (a, e) in enumerate(zip(actual["hvp"], expected_hvp)):
         assert a.shape == e.shape, f"hvp[{i}]: shape {a.shape} vs {e.shape}\n{source}"
         np.testing.assert_allclose(a, e, rtol=RTOL, atol=ATOL + RTOL * scale, equal_nan=True,
                                    err_msg=f"hvp[{i}] differs from torch in\n{source}")
 
 
+KINDS = ["unary", "binary", "scalar", "alpha", "pow", "divide", "reduce", "shape", "matmul", "bce", "math", "binary2",
+         "activation", "reduce2", "linalg2", "shape2", "loss"]
 WANTED = [".exp()", ".log()", "sigmoid", "tanh", "relu", "reciprocal", " ** ", "lib.pow(", " @ ", "lib.mm(",
           "lib.mv(", "lib.dot(", ".sum(", ".mean(", "keepdim=True", ".squeeze(", ".unsqueeze(", ".permute", ".T",
-          "alpha=", "binary_cross_entropy_with_logits", "pos_weight=", "reduction='none'", " / ", "lib.neg(", "-v"]
+          "alpha=", "binary_cross_entropy_with_logits", "pos_weight=", "reduction='none'", " / ", "lib.neg(", "-v",
+          # elementwise math
+          "sqrt(", "rsqrt(", "sin(", "cos(", "tan(", "asin(", "acos(", "atan(", "atan2(", "sinh(", "cosh(", "expm1(",
+          "log1p(", "log2(", "log10(", "abs(", "sign(", "square(", "erf(", ".clamp(", "lib.clamp(", "clip(",
+          "maximum(", "minimum(", "lib.where(", ".where(", " > ", "lib.gt(", "lerp(",
+          # activations
+          "leaky_relu(", "negative_slope=", "elu(", "gelu(", "approximate='tanh'", "silu(", "softplus(", "threshold=",
+          "hardtanh(", "softmax(", "log_softmax(",
+          # reductions
+          "prod(", "var(", "std(", "correction=", "amax(", "amin(", ".max(", ".min(", "lib.max(", ".values", "[0]",
+          "logsumexp(", ".norm(", "p=1", "vector_norm(", "ord=3", "linalg.norm(", "cumsum(", "dim=(",
+          # linear algebra
+          "bmm(", "einsum(", "outer(", ".matmul(",
+          # shapes
+          "reshape(", ".view(", "flatten(", "transpose(", ".mT", ".expand(", "broadcast_to(", "lib.cat(",
+          "lib.stack(", "split(", "chunk(", "flip(", ".repeat(", "narrow(", "gather(", "index_select(", ", None",
+          "...", ":2", "[True", "lib.tensor([[True", "[[",
+          # losses
+          "mse_loss(", "l1_loss(", "smooth_l1_loss(", "beta=", "huber_loss(", "delta=", "binary_cross_entropy(",
+          "weight=", "cross_entropy(", "label_smoothing=", "ignore_index=", "nll_loss(", "kl_div(", "log_target=True",
+          "reduction='batchmean'", "cosine_similarity(", "normalize("]
 
 
 def test_programs_cover_the_op_table():
-    """The strategy reaches every op (a guard against a generator that silently stops drawing some)."""
-    seen = set()
+    """The strategy reaches every op (a guard against a generator that silently stops drawing some).
 
-    @settings(max_examples=300, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-    @given(program=programs())
-    def collect(program):
-        source = program.source()
-        seen.update(fragment for fragment in WANTED if fragment in source)
+    Mixed programs (Hypothesis' draws) must draw every family of ops; then each
+    family, forced as the last op of small programs (drawn with ``random``, which
+    is much faster), must reach every fragment of WANTED between them.
+    """
+    kinds, seen = set(), set()
 
-    collect()
+    @settings(max_examples=100, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def mixed(data):
+        builder = Builder(data.draw)
+        builder.exact(data.draw(st.sampled_from(ROOT_SHAPES)), 4)
+        kinds.update(builder.kinds)
+
+    mixed()
+    assert sorted(set(KINDS) - kinds) == []
+    for kind in KINDS:
+        for k in range(COVERAGE_EXAMPLES):
+            source = build_program(RandomBuilder(k), max_depth=2, root_kind=kind).source()
+            seen.update(fragment for fragment in WANTED if fragment in source)
     assert sorted(set(WANTED) - seen) == []
 
 
@@ -1477,7 +1683,12 @@ def test_random_program_compiled_matches_eager(program):
     expected_value, expected_grads = eager_value_and_grads(f, moved, wrt, program.seed)
     source = program.source()
     for optimize in (True, False):
-        compiled = symgrad.compile(f, *values, wrt=wrt, optimize=optimize)
+        try:
+            compiled = symgrad.compile(f, *values, wrt=wrt, optimize=optimize)
+        except AttributeError as error:
+            if str(error) == CONSTANT_COMPARISON_ERROR:  # KNOWN_BUGS["constant_comparison"]
+                return
+            raise
         value = compiled.forward(*moved)
         seed_value = np.ones(np.shape(value)) if program.seed is None else np.asarray(program.seed)
         grads = compiled.vjp(*moved, seed=seed_value)

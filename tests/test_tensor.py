@@ -633,3 +633,30 @@ def test_recorded_copy_and_clamp_match_torch(case, torch):
         (out * lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)).sum().backward()
         return out.grad_fn.name(), out.detach().tolist(), w.grad.tolist(), str(out.dtype)
     assert text(fn(symgrad)) == text(fn(torch))
+
+
+# finite differences through the recorded in-place ops and conversions (CopyBackwards, FillBackward2/3,
+# ZeroBackward0, ToCopyBackward0), which the generic gradcheck of public functions cannot reach
+DIFFERENTIABLE_INPLACE = {
+    "copy_": lambda w, v: (w * 1).copy_(v) * w,
+    "copy_broadcast": lambda w, v: (w.expand(2, 3) * 1).copy_(v).sum(0) * w,
+    "fill_number": lambda w, v: (w * 1).fill_(2.5) * w + v,
+    "fill_0d_tensor": lambda w, v: (w * v).fill_(v.sum() ** 2) * w,
+    "zero_": lambda w, v: (w * v).zero_() + w * v,
+    "clamp_": lambda w, v: (w * v).clamp_(-0.5, 0.5),
+}
+
+
+@pytest.mark.parametrize("case", DIFFERENTIABLE_INPLACE)
+def test_recorded_inplace_gradients_match_finite_differences(case):
+    w = symgrad.tensor([0.7, -1.2, 0.3], dtype=symgrad.float64, requires_grad=True)
+    v = symgrad.tensor([-0.4, 0.9, 1.1], dtype=symgrad.float64, requires_grad=True)
+    assert symgrad.gradcheck(DIFFERENTIABLE_INPLACE[case], (w, v))
+
+
+def test_conversion_gradient_matches_finite_differences():
+    """Through float32 and back: the derivative is 1; the step is large enough that float32 rounding is far
+    below the tolerance."""
+    w = symgrad.tensor([0.7, -1.2, 0.3], dtype=symgrad.float64, requires_grad=True)
+    assert symgrad.gradcheck(lambda t: t.float().double() * t, (w,), eps=1e-2, atol=1e-4)
+    assert symgrad.gradcheck(lambda t: t.to(symgrad.float32).to(t) * 3, (w,), eps=1e-2, atol=1e-4)

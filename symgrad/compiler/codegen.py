@@ -114,7 +114,12 @@ class _Emitter:
         natural = [x.dtype for x in node.inputs if x.dtype is not None]
         if natural and np.result_type(*natural) != node.dtype:  # a dtype conversion (Tensor.to)
             source = f"np.asarray({source}, dtype=np.{node.dtype.name})"
-        if broadcast_shapes(*(x.shape for x in node.inputs)) != node.shape:
+        # printing can cancel terms (factor_terms turns a*(b - c) + a*(c - b) into 0): the shape
+        # and dtype then come from the node, not from the operands the printed kernel still reads
+        read = [x for x in node.inputs if _reads(source, self.names[x])]
+        if node.inputs and not read:
+            source = f"np.full({node.shape}, {source}, dtype=np.{node.dtype.name})"
+        elif broadcast_shapes(*(x.shape for x in read)) != node.shape:
             # the formula no longer reads the operand that carried the shape (x/x is 1)
             source = f"np.broadcast_to({source}, {node.shape})"
         return source
@@ -187,6 +192,13 @@ class _Emitter:
         if value == 0:
             return f"np.zeros({node.shape}, dtype={dtype})"
         return f"np.full({node.shape}, {value!r}, dtype={dtype})"
+
+
+def _reads(source: str, name: str) -> bool:
+    """Whether the printed ``source`` mentions the operand printed as ``name`` (a variable or inline text)."""
+    if not name.isidentifier():
+        return name in source
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", source) is not None
 
 
 def slice_text(slices, shape) -> str:

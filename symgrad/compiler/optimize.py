@@ -18,6 +18,7 @@ also printed with common factors pulled out: see
 
 from __future__ import annotations
 
+import numpy as np
 import sympy as sp
 
 from ..symbolic.nodes import (
@@ -94,7 +95,7 @@ def _fused(node: Elementwise, inputs, uses) -> TensorExpr:
     mapping = {}
     expected = _domain_count(node.expr)
     for i, (old, x) in enumerate(zip(node.inputs, inputs)):
-        if isinstance(x, Elementwise) and uses.get(old, 0) == 1 and _worth_inlining(x, node.expr, arg(i)):
+        if isinstance(x, Elementwise) and uses.get(old, 0) == 1 and _worth_inlining(x, node, arg(i)):
             offset = len(operands)
             operands.extend(x.inputs)
             mapping[arg(i)] = x.expr.xreplace({arg(j): arg(offset + j) for j in range(len(x.inputs))})
@@ -124,11 +125,20 @@ def _unfused(node: Elementwise, inputs) -> TensorExpr:
     return elementwise(node.expr, inputs, node.dtype)
 
 
-def _worth_inlining(x: Elementwise, consumer: sp.Expr, placeholder: sp.Symbol) -> bool:
-    """Inline ``x`` only where its formula is then computed once (not ``-y*(b + r) + log(1 + exp(b + r))``)."""
-    if x.dtype == bool:  # a mask stays an array: SymPy has no arithmetic on relations (x * (x > 0))
+def _worth_inlining(x: Elementwise, consumer: Elementwise, placeholder: sp.Symbol) -> bool:
+    """Inline ``x`` into ``consumer`` where that computes the same values with fewer temporaries.
+
+    Not a mask (SymPy has no arithmetic on relations: ``x * (x > 0)``), not a
+    dtype conversion or a kernel of another dtype (its rounding, float64 -> float32,
+    must happen where the program does it), and not a formula the consumer
+    reads twice (it would then be computed twice: ``-y*(b + r) + log(1 + exp(b + r))``).
+    """
+    if x.dtype == bool or x.dtype != consumer.dtype:
         return False
-    return x.expr.is_Atom or consumer.count(placeholder) <= 1
+    natural = [i.dtype for i in x.inputs if i.dtype is not None]
+    if natural and np.result_type(*natural) != x.dtype:
+        return False
+    return x.expr.is_Atom or consumer.expr.count(placeholder) <= 1
 
 
 def _drop_implicit_broadcasts(operands, shape):

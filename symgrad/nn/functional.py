@@ -9,6 +9,7 @@ import numpy as np
 from .. import dtypes
 from .. import random as _random
 from ..functional import _vector_norm, broadcast_to, log_softmax, matmul, public_function, reshape
+from ..functional import relu as _relu
 from ..ops import losses as ls
 from ..ops.elementwise import type_name
 from ..ops.linalg import ADDMM, CLAMPED_CLONE, NORM_CLAMP_MIN
@@ -29,6 +30,18 @@ def _publish() -> None:
 
 
 _publish()
+
+
+def relu(input, inplace: bool = False):
+    """``max(input, 0)`` (``ReluBackward0``), as ``torch.nn.functional.relu``; ``inplace=True`` is not supported.
+
+    >>> import symgrad
+    >>> symgrad.nn.functional.relu(symgrad.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
+    if inplace:
+        raise NotImplementedError("symgrad does not support inplace=True activations yet; use inplace=False")
+    return _relu(input)
 
 
 # ------------------------------------------------------------------ composites

@@ -412,14 +412,20 @@ STACK = StructuralOp("stack", "StackBackward0", infer=_stack_infer, forward=_sta
 
 # --------------------------------------------------------------- flip, repeat, cumsum
 
-def _flip_signature(input, *dims):
-    """Reverse the order of elements along ``dims`` (a copy, ``FlipBackward0``).
+def _flip_signature(input, *dims, **keywords):
+    """Reverse the order of elements along ``dims`` (a copy, ``FlipBackward0``); ``dims=`` by keyword too.
 
     >>> import symgrad
     >>> symgrad.tensor([[1., 2.], [3., 4.]]).flip(0, 1)
     tensor([[4., 3.],
             [2., 1.]])
     """
+    if keywords.keys() - {"dims"}:
+        raise TypeError(f"flip() got an unexpected keyword argument '{next(iter(keywords.keys() - {'dims'}))}'")
+    if "dims" in keywords:
+        if dims:
+            raise TypeError("flip() got multiple values for argument 'dims'")
+        dims = (keywords["dims"],)
     if len(dims) == 1 and not isinstance(dims[0], int):
         dims = tuple(dims[0])
     return (input,), (normalize_dims(tuple(dims), input.ndim),)

@@ -36,6 +36,7 @@ import numpy as np
 import sympy as sp
 
 from .. import dtypes
+from ..symbolic.functions import Abs  # PyTorch's sgn derivative, also of composite arguments
 from ..symbolic.nodes import arg, elementwise, reduce_sum, reshape
 from .registry import Api, StructuralOp, note_reference
 from .structural import _converted, _reduced_shape, _torch_type_name, normalize_dim, normalize_dims
@@ -121,7 +122,7 @@ def _prod_lower(x, dims, keepdim, all_dims, dtype_name):
 
     zeros = total(sp.Piecewise((1, zero), (0, True)))
     negatives = total(sp.Piecewise((1, a < 0), (0, True)))
-    log_magnitude = total(sp.Piecewise((0, zero), (sp.log(sp.Abs(a)), True)))
+    log_magnitude = total(sp.Piecewise((0, zero), (sp.log(Abs(a)), True)))
     # both are 0, but their derivatives mark the zero entries: the product of the
     # zero entries is w1 for one zero and (w1**2 - w2)/2 for two
     w1 = total(sp.Piecewise((a, zero), (0, True)))
@@ -228,8 +229,8 @@ def extreme_reference(input, dims, largest: bool) -> np.ndarray:
 def _extreme_lower(x, reference, dims, keepdim, magnitude=False):
     """``reference`` plus a 0 whose derivative is the evenly split tie mask (``|x|`` when ``magnitude``)."""
     if not dims:  # nothing reduced (a 0-d input): the element itself
-        return elementwise(sp.Abs(arg(0)) if magnitude else arg(0), [x], x.dtype)
-    value = sp.Abs(arg(0)) if magnitude else arg(0)
+        return elementwise(Abs(arg(0)) if magnitude else arg(0), [x], x.dtype)
+    value = Abs(arg(0)) if magnitude else arg(0)
     hit = sp.Eq(value, arg(1))
     dtype = x.dtype
     ties = reduce_sum(elementwise(sp.Piecewise((1, hit), (0, True)), [x, reference], dtype), dims, True)
@@ -502,14 +503,14 @@ def _norm_lower(*args):
     if ord == 2:
         return elementwise(_safe_sqrt(arg(0)), [total(a ** 2)], dtype)
     if ord == 1:
-        return total(sp.Abs(a))
+        return total(Abs(a))
     if ord == 0:
         return total(sp.Piecewise((0, sp.Eq(a, 0)), (1, True)))
     p = _number(ord)
     if p > 0:  # |0|**p and s**(1/p) at 0 have derivative 0 (PyTorch masks the zero norm)
-        s = total(sp.Piecewise((0, sp.Eq(a, 0)), (sp.Abs(a) ** p, True)))
+        s = total(sp.Piecewise((0, sp.Eq(a, 0)), (Abs(a) ** p, True)))
         return elementwise(sp.Piecewise((0, sp.Eq(a, 0)), (a ** (1 / p), True)), [s], dtype)
-    return elementwise(a ** (1 / p), [total(sp.Abs(a) ** p)], dtype)
+    return elementwise(a ** (1 / p), [total(Abs(a) ** p)], dtype)
 
 
 VECTOR_NORM = StructuralOp(

@@ -115,6 +115,8 @@ def _mean_infer(operands, dims, keepdim, all_dims, dtype_name):
 
 
 def _mean_forward(x, dims, keepdim, all_dims, dtype_name):
+    if any(x.shape[d] == 0 for d in dims):  # PyTorch's nan, without NumPy's empty-slice warnings
+        return np.full(np.sum(x, axis=dims, keepdims=keepdim).shape, np.nan, dtype=dtype_name or x.dtype)
     return np.asarray(np.mean(x, axis=dims, keepdims=keepdim, dtype=dtype_name or x.dtype))
 
 

@@ -42,7 +42,10 @@ def public_function(op: Op, signature):
             args = (_as_operand(args[0]), *args[1:])
         parsed = signature(*args, **kwargs)  # (operands, attrs), or (operands, attrs, sibling op)
         operands = tuple(x if type(x) is Tensor else _as_operand(x) for x in parsed[0])
-        return apply(op if len(parsed) == 2 else parsed[2], operands, parsed[1])
+        chosen = op if len(parsed) == 2 else parsed[2]
+        if chosen.inplace:  # `inplace=True` of an activation
+            return operands[0]._inplace(chosen, operands, parsed[1])
+        return apply(chosen, operands, parsed[1])
     functools.update_wrapper(function, signature)
     function.__qualname__ = signature.__name__
     function.__module__ = "symgrad"

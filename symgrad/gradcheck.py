@@ -285,7 +285,8 @@ def _check_inputs(inputs: tuple) -> list[int]:
             warnings.warn(f"Input #{idx} requires gradient and is not a double precision floating point or "
                           "complex. This check will likely fail if all the inputs are not of double precision "
                           "floating point or complex. ", stacklevel=3)
-        if any(stride == 0 and size > 1 for stride, size in zip(inp._data.strides, inp._data.shape)):
+        # NumPy gives empty arrays stride 0; with no elements nothing can overlap (PyTorch's strides are never 0 there)
+        if inp._data.size and any(stride == 0 and size > 1 for stride, size in zip(inp._data.strides, inp._data.shape)):
             raise RuntimeError(f"The {idx}th input has a dimension with stride 0. gradcheck only supports inputs "
                                "that are non-overlapping to be able to compute the numerical gradients correctly. "
                                "You should call .contiguous on the input before passing it to gradcheck.")

@@ -962,6 +962,8 @@ VERSION_CASES = {
     "unsaved_non_leaf_modified": lambda lib, w, x: (lambda z: ((z + 1).sum(), lambda: z.add_(1)))(w * 2),
     "matmul_operand_modified": lambda lib, w, x: ((lib.matmul(x, w.unsqueeze(1))).sum(), lambda: x.mul_(2)),
     "detached_alias_modified": lambda lib, w, x: ((w ** 2).sum(), lambda: w.detach().zero_()),
+    # PyTorch names the producer "Pow1" (PowBackward1), "Exp" (ExpBackward0)
+    "pow_tensor_output_modified": lambda lib, w, x: (lambda e: (e, lambda: e.mul_(2)))(w ** w.abs()),
 }
 
 

@@ -21,6 +21,7 @@ from _op_oracle import (
     check_finite_differences,
     check_second_order,
     check_values_against_torch,
+    text,
 )
 from ops_oracle import check_error_changes_nothing
 
@@ -207,17 +208,197 @@ def test_errors_match_torch(name):
     check_error_matches_torch(torch, ERRORS[name])
 
 
-def test_inplace_is_refused_clearly():
-    """PyTorch modifies the input for inplace=True; symgrad refuses instead of silently not doing it."""
-    x = symgrad.ones(3)
-    for fn in (lambda: symgrad.nn.functional.relu(x, inplace=True),
-               lambda: symgrad.nn.functional.leaky_relu(x, inplace=True),
-               lambda: symgrad.nn.functional.elu(x, inplace=True),
-               lambda: symgrad.nn.functional.hardtanh(x, inplace=True),
-               lambda: symgrad.nn.functional.silu(x, inplace=True)):
-        with pytest.raises(NotImplementedError, match="inplace=True"):
-            fn()
-    assert x._version_counter.value == 0
+# ------------------------------------------------------------------ inplace=True
+
+INPLACE = {  # name: the in-place call; recorded on a non-leaf, PyTorch names ...Backward1 where it saves the result
+    "relu": lambda lib, x: F(lib).relu(x, inplace=True),
+    "leaky_relu": lambda lib, x: F(lib).leaky_relu(x, inplace=True),
+    "leaky_relu_slope": lambda lib, x: F(lib).leaky_relu(x, 0.2, True),
+    "leaky_relu_zero_slope": lambda lib, x: F(lib).leaky_relu(x, negative_slope=0.0, inplace=True),
+    "elu": lambda lib, x: F(lib).elu(x, inplace=True),
+    "elu_alpha": lambda lib, x: F(lib).elu(x, 0.5, True),
+    "elu_zero_alpha": lambda lib, x: F(lib).elu(x, alpha=0.0, inplace=True),
+    "silu": lambda lib, x: F(lib).silu(x, inplace=True),
+    "hardtanh": lambda lib, x: F(lib).hardtanh(x, inplace=True),
+    "hardtanh_bounds": lambda lib, x: F(lib).hardtanh(x, -0.5, 1.5, True),
+}
+NEGATIVE_SLOPES = {  # allowed without autograd; PyTorch refuses to differentiate them in place
+    "leaky_relu_negative_slope": lambda lib, x: F(lib).leaky_relu(x, -0.5, inplace=True),
+    "elu_negative_alpha": lambda lib, x: F(lib).elu(x, alpha=-0.5, inplace=True),
+}
+INPLACE_SHAPES = {"2d": (3, 4), "0d": (), "empty": (0, 3)}
+
+
+def _version(t) -> int:
+    return t._version if hasattr(t, "_version") else t._version_counter.value
+
+
+@pytest.mark.parametrize("shape", INPLACE_SHAPES.values(), ids=INPLACE_SHAPES)
+@pytest.mark.parametrize("name", {**INPLACE, **NEGATIVE_SLOPES})
+def test_inplace_without_autograd_overwrites_the_input_like_torch(name, shape):
+    fn = {**INPLACE, **NEGATIVE_SLOPES}[name]
+    values = np.random.default_rng(7).uniform(-2.0, 2.0, shape)
+    results = []
+    for lib in (torch, symgrad):
+        for dtype in (lib.float64, lib.float32):
+            x = lib.tensor(values, dtype=dtype)
+            out = fn(lib, x)
+            assert out is x
+            results.append((x.numpy().copy(), text(x.dtype), _version(x), x.requires_grad))
+    for actual, expected, rtol in zip(results[2:], results[:2], (1e-12, 1e-6)):  # float32: PyTorch's own expm1
+        assert actual[1:] == expected[1:]
+        np.testing.assert_allclose(actual[0], expected[0], rtol=rtol)
+
+
+@pytest.mark.parametrize("name", {**INPLACE, **NEGATIVE_SLOPES})
+def test_inplace_on_a_view_without_autograd_writes_through_to_the_base(name):
+    fn = {**INPLACE, **NEGATIVE_SLOPES}[name]
+    results = []
+    for lib in (torch, symgrad):
+        base = lib.tensor(np.linspace(-2.0, 2.0, 6).reshape(2, 3))
+        fn(lib, base[:, 1:])
+        results.append((base.numpy().copy(), _version(base)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12)
+    assert results[1][1] == results[0][1]
+
+
+@pytest.mark.parametrize("name", {**INPLACE, **NEGATIVE_SLOPES})
+def test_inplace_on_a_leaf_requiring_grad_raises_torchs_error_and_changes_nothing(name):
+    fn = {**INPLACE, **NEGATIVE_SLOPES}[name]
+
+    def attempt(lib):
+        def action():
+            leaf = lib.tensor([-1.5, 0.0, 2.0], dtype=lib.float64, requires_grad=True)
+            try:
+                fn(lib, leaf)
+            finally:
+                assert leaf.tolist() == [-1.5, 0.0, 2.0] and _version(leaf) == 0 and leaf.grad_fn is None
+        return action
+    check_error_matches_torch(torch, attempt)
+
+
+@pytest.mark.parametrize("name", {**INPLACE, **NEGATIVE_SLOPES})
+def test_inplace_on_a_leaf_under_no_grad_is_allowed_like_torch(name):
+    fn = {**INPLACE, **NEGATIVE_SLOPES}[name]
+    results = []
+    for lib in (torch, symgrad):
+        leaf = lib.tensor([-1.5, 0.0, 2.0], dtype=lib.float64, requires_grad=True)
+        with lib.no_grad():
+            out = fn(lib, leaf)
+        assert out is leaf and leaf.is_leaf and leaf.requires_grad
+        results.append((leaf.detach().numpy().copy(), _version(leaf)))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-12)
+    assert results[1][1] == results[0][1]
+
+
+def _recorded(fn):
+    """The in-place activation of a non-leaf (``a * 1.5``), then math on it: the input's gradient flows back."""
+    return lambda lib, a: fn(lib, a * 1.5) * a
+
+
+INPLACE_OPS = {f"{name}_{label}": (_recorded(fn), [Arg(shape, "wide")]) for name, fn in INPLACE.items()
+               for label, shape in INPLACE_SHAPES.items()}
+
+
+@pytest.mark.parametrize("name", INPLACE_OPS)
+def test_recorded_inplace_matches_torch(name):
+    fn, args = INPLACE_OPS[name]
+    check_against_torch(torch, name, fn, args)
+
+
+@pytest.mark.parametrize("name", [n for n in INPLACE_OPS if n.endswith("_2d")])
+def test_recorded_inplace_gradient_matches_finite_differences(name):
+    fn, args = INPLACE_OPS[name]
+    check_finite_differences(name, fn, args)
+
+
+@pytest.mark.parametrize("name", INPLACE)
+def test_recorded_inplace_returns_the_input_with_torchs_node(name):
+    results = []
+    for lib in (torch, symgrad):
+        a = lib.tensor([-1.5, 0.0, 0.5, 2.0], dtype=lib.float64, requires_grad=True)
+        h = a * 2
+        out = INPLACE[name](lib, h)
+        assert out is h and not h.is_leaf
+        results.append((h.grad_fn.name(), [f.name() for f, _ in h.grad_fn.next_functions], _version(h)))
+    assert results[1] == results[0]
+
+
+@pytest.mark.parametrize("name", [n for n in INPLACE if n != "silu"])  # silu: the next test
+def test_modifying_the_result_again_fails_backward_as_in_torch(name):
+    """relu, leaky_relu and elu save their in-place result (modifying it breaks backward); hardtanh its input."""
+    outcomes = []
+    for lib in (torch, symgrad):
+        a = lib.tensor([-1.5, 0.0, 0.5, 2.0], dtype=lib.float64, requires_grad=True)
+        out = INPLACE[name](lib, a * 2)
+        out.mul_(3)
+        try:
+            out.sum().backward()
+            outcomes.append(a.grad.tolist())
+        except RuntimeError as error:
+            outcomes.append(text(error).split(" Hint:")[0])
+    assert outcomes[1] == outcomes[0]
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_modifying_silus_result_fails_backward_where_torch_succeeds(inplace):
+    """A deliberate difference: symgrad's silu derivative reuses its result, PyTorch's recomputes from the input.
+    Modifying the result refuses backward with PyTorch's version-counter error rather than a wrong gradient."""
+    a = symgrad.tensor([-1.5, 0.0, 0.5, 2.0], dtype=symgrad.float64, requires_grad=True)
+    out = F(symgrad).silu(a * 2, inplace=inplace)
+    out.mul_(3)
+    with pytest.raises(RuntimeError, match="which is output 0 of Silu, is at version 2; expected version 1"
+                       if inplace else "which is output 0 of Silu, is at version 1; expected version 0"):
+        out.sum().backward()
+    assert a.grad is None
+
+
+@pytest.mark.parametrize("name", NEGATIVE_SLOPES)
+def test_recorded_inplace_with_a_negative_slope_raises_torchs_error(name):
+    """PyTorch raises when backward reads the result; symgrad when the op is called, before anything changes."""
+    fn = NEGATIVE_SLOPES[name]
+    a = torch.tensor([-1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError) as expected:
+        fn(torch, a * 2).sum().backward()
+    x = symgrad.tensor([-1.5, 2.0], dtype=symgrad.float64, requires_grad=True)
+    h = x * 2
+    with pytest.raises(RuntimeError) as actual:
+        fn(symgrad, h)
+    assert text(actual.value) == text(expected.value)
+    assert h.tolist() == [-3.0, 4.0] and _version(h) == 0 and h.grad_fn.name() == "MulBackward0"
+    h.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_inplace_on_integers_like_torch():
+    """relu and hardtanh keep integers; the others refuse them with PyTorch's error, changing nothing."""
+    for fn in (INPLACE["relu"], INPLACE["hardtanh_bounds"]):
+        results = []
+        for lib in (torch, symgrad):
+            x = lib.tensor([3, -2, 0, 1])
+            assert fn(lib, x) is x
+            results.append((x.tolist(), text(x.dtype), _version(x)))
+        assert results[1] == results[0]
+    for name in ("leaky_relu", "elu", "silu"):
+        def attempt(lib, fn=INPLACE[name]):
+            def action():
+                x = lib.tensor([3, -2])
+                try:
+                    fn(lib, x)
+                finally:
+                    assert x.tolist() == [3, -2] and _version(x) == 0
+            return action
+        check_error_matches_torch(torch, attempt)
+
+
+def test_inplace_on_a_view_of_a_non_leaf_is_refused_clearly():
+    """PyTorch rewrites the base's history (CopySlices); symgrad refuses instead of a wrong gradient."""
+    for fn in INPLACE.values():
+        x = symgrad.tensor([-1.5, 0.0, 2.0], dtype=symgrad.float64, requires_grad=True)
+        h = x * 2
+        with pytest.raises(NotImplementedError, match="in-place operations on a view"):
+            fn(symgrad, h[1:])
+        assert h.tolist() == [-3.0, 0.0, 4.0] and _version(h) == 0
 
 
 def test_hyperparameters_do_not_leak_between_calls():

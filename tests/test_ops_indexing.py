@@ -60,6 +60,9 @@ CASES = {
     "0d_ellipsis": Case(lambda lib, a: a[...], [R()]),
     "0d_none": Case(lambda lib, a: a[None], [R()]),
     "slice_of_empty": Case(lambda lib, a: a[:, 1:], [R(0, 3)]),
+    "int_of_empty_rows": Case(lambda lib, a: a[1], [R(3, 0)]),
+    "int_second_dim_of_empty": Case(lambda lib, a: a[:, 2], [R(0, 3)]),
+    "int_int_around_empty_dim": Case(lambda lib, a: a[0, :, 1], [R(2, 0, 3)]),
     # PyTorch skips a slice written from 0 to (past) the end, not one that merely selects everything
     "slice_from_zero_past_the_end": Case(lambda lib, a: a[:, 0:10], [R(4, 5)]),
     "slice_negative_start_selecting_all": Case(lambda lib, a: a[-4:, :], [R(4, 5)]),
@@ -132,6 +135,9 @@ CASES = {
     "stack_last": Case(lambda lib, a, b: lib.stack((a, b), dim=-1), [R(2, 3), R(2, 3)]),
     "stack_0d": Case(lambda lib, a, b: lib.stack([a, b, a]), [R(), R()]),
     "stack_promotes": Case(lambda lib, a: lib.stack([a, lib.zeros(3)], 1), [R(3)]),
+    "stack_empty": Case(lambda lib, a, b: lib.stack([a, b]), [R(0, 3), R(0, 3)]),
+    "stack_empty_dim1": Case(lambda lib, a, b: lib.stack([a, b], 1), [R(2, 0), R(2, 0)]),
+    "stack_empty_vectors_last": Case(lambda lib, a: lib.stack([a, a], -1), [R(0)]),
     # ---- split / chunk (one output checked per case; each piece is its own graph)
     "split": Case(lambda lib, a: a.split(2)[1] * 2 + a.split(2)[2].sum(), [R(5, 3)]),
     "split_fn_dim": Case(lambda lib, a: lib.split(a, 2, dim=1)[0], [R(3, 5)]),
@@ -139,18 +145,30 @@ CASES = {
     "split_sizes_fn": Case(lambda lib, a: lib.split(a, [2, 0, 1], -1)[2], [R(2, 3)]),
     "chunk": Case(lambda lib, a: a.chunk(3, 1)[2], [R(4, 5)]),
     "chunk_fn": Case(lambda lib, a: lib.chunk(a, 2)[0] * lib.chunk(a, 2)[1], [R(4)]),
+    "split_empty": Case(lambda lib, a: a.split(2)[0], [R(0, 3)]),
+    "split_empty_other_dim": Case(lambda lib, a: a.split(2)[1], [R(3, 0)]),
+    "split_along_empty_dim1": Case(lambda lib, a: a.split(2, 1)[0], [R(3, 0)]),
+    "split_sizes_empty": Case(lambda lib, a: a.split([0, 0], 0)[1], [R(0, 3)]),
+    "chunk_empty": Case(lambda lib, a: a.chunk(2)[1], [R(0, 3)]),
+    "chunk_empty_other_dim": Case(lambda lib, a: a.chunk(2)[1], [R(3, 0)]),
+    "chunk_along_empty_dim1": Case(lambda lib, a: a.chunk(3, 1)[0], [R(2, 0)]),
     # ---- flip / repeat / narrow / cumsum
     "flip": Case(lambda lib, a: a.flip(0), [R(4, 5)]),
     "flip_both": Case(lambda lib, a: lib.flip(a, (0, -1)), [R(4, 5)]),
     "flip_list": Case(lambda lib, a: a.flip([1]), [R(2, 3, 4)]),
     "flip_nothing": Case(lambda lib, a: a.flip(()), [R(3)]),
     "flip_0d": Case(lambda lib, a: a.flip(0), [R()]),
+    "flip_empty": Case(lambda lib, a: a.flip(0), [R(0, 3)]),
+    "flip_empty_both": Case(lambda lib, a: a.flip(0, 1), [R(3, 0)]),
     "flip_then_math": Case(lambda lib, a: a.flip(0) * a, [R(4)], second=True),
     "repeat": Case(lambda lib, a: a.repeat(2, 3), [R(2, 3)]),
     "repeat_more_dims": Case(lambda lib, a: a.repeat(2, 1, 3), [R(2, 3)]),
     "repeat_list": Case(lambda lib, a: a.repeat([3]), [R(2)]),
     "repeat_0d": Case(lambda lib, a: a.repeat(4), [R()]),
     "repeat_zero": Case(lambda lib, a: a.repeat(0, 1), [R(2, 3)]),
+    "repeat_empty": Case(lambda lib, a: a.repeat(2, 3), [R(0, 3)]),
+    "repeat_empty_more_dims": Case(lambda lib, a: a.repeat(2, 1, 1), [R(3, 0)]),
+    "repeat_zero_of_empty": Case(lambda lib, a: a.repeat(0), [R(0)]),
     "repeat_then_math": Case(lambda lib, a: a.repeat(3) ** 2, [R(2)], second=True),
     "narrow": Case(lambda lib, a: a.narrow(0, 1, 2), [R(4, 5)]),
     "narrow_fn_negative_start": Case(lambda lib, a: lib.narrow(a, -1, -3, 2), [R(4, 5)]),
@@ -190,6 +208,24 @@ def test_split_pieces_are_views_with_torchs_names(torch):
         assert [tuple(p.shape) for p in a.chunk(10)] == [(1, 2)] * 5
         assert [(tuple(p.shape), p.grad_fn.name()) for p in lib.ones(0, 3, requires_grad=True).chunk(2)] == \
             [((0, 3), "SplitWithSizesBackward0")] * 2
+
+
+@pytest.mark.parametrize("pieces", [
+    lambda t: t.split(2), lambda t: t.split([0, 0]), lambda t: t.chunk(5), lambda t: t.chunk(2, 1),
+    lambda t: t.split(1, 1), lambda t: t.split([2, 0, 1]),
+], ids=["split", "split_sizes", "chunk", "chunk_dim1", "split_empty_dim", "split_sizes_other_dim"])
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0)])
+def test_split_and_chunk_of_empty_tensors_give_torchs_pieces(pieces, shape, torch):
+    results = []
+    for lib in (torch, symgrad):
+        x = lib.ones(*shape, dtype=lib.float64, requires_grad=True)
+        try:
+            got = pieces(x)
+        except RuntimeError as error:  # split sizes that do not sum to the dim: both must refuse
+            results.append(type(error))
+            continue
+        results.append([(tuple(p.shape), p.grad_fn.name()) for p in got])
+    assert results[1] == results[0]
 
 
 # ------------------------------------------------ index values are data, not structure
@@ -252,6 +288,25 @@ def test_gradcheck_through_indexing_ops():
     def program(x, y):
         joined = symgrad.cat([x[[0, 0, 2]], y.flip(1)]).cumsum(1)
         return (joined.gather(1, index.repeat(2, 1)[:5]) * x.repeat(2, 1)[:5, :2]).sin()
+    assert symgrad.gradcheck(program, (x, y))
+    assert symgrad.gradgradcheck(program, (x, y))
+
+
+@pytest.mark.parametrize("program", [
+    lambda x, y: x.split(2),
+    lambda x, y: tuple(p.sin() for p in symgrad.split(x * y, [1, 0, 4])),
+    lambda x, y: x.chunk(2, 1),
+    lambda x, y: tuple(p ** 2 for p in symgrad.chunk(x + y, 3)),
+    lambda x, y: symgrad.stack([x, y, x], 1),
+    lambda x, y: symgrad.stack([x[0], y[1].exp()]) * x[:2],
+    lambda x, y: x.index_select(0, symgrad.tensor([4, 0, 4, 2])),
+    lambda x, y: symgrad.index_select(x * y, -1, symgrad.tensor([2, 2, 0])).exp(),
+], ids=["split", "split_sizes_with_empty_piece", "chunk", "chunk_fn", "stack", "stack_then_math", "index_select",
+        "index_select_then_math"])
+def test_gradcheck_of_split_chunk_stack_index_select(program):
+    """Every output (all pieces of a split) against finite differences, first and second derivatives."""
+    x = symgrad.tensor(np.random.default_rng(3).normal(size=(5, 3)), requires_grad=True)
+    y = symgrad.tensor(np.random.default_rng(4).normal(size=(5, 3)), requires_grad=True)
     assert symgrad.gradcheck(program, (x, y))
     assert symgrad.gradgradcheck(program, (x, y))
 

@@ -147,10 +147,9 @@ KNOWN_BUGS = {
     "compile_bce_domain": "symgrad.compile of binary_cross_entropy with a target argument above ~0.7 raises: the "
                           "check trace moves arguments to x * 1.4 + 0.01 (transforms._perturbed), out of BCE's "
                           "[0, 1]. Constant probabilities are drawn below 0.7.",
-    "var_without_dof": "var/std with correction >= the number of elements reduced: documented gradient 0 (torch: "
-                       "nan), but on a slice (a[:, :1].var(1)) the backward crashes in the generated slice_scatter "
-                       "(the zero gradient kernel is the Python int 0). The generator keeps correction < count.",
 }
+# Not drawn because symgrad departs from torch there on purpose (docs/ops.md): var/std without degrees of
+# freedom (correction >= the elements per result) have gradient 0 where torch's is nan.
 
 
 @functools.cache
@@ -865,7 +864,6 @@ class Builder:
             return self.emit(self.reduce_call("prod", a, dim, keepdim), shape, a.bound ** count, a.low ** count)
         if op in ("var", "std"):
             # n - correction > 0: without degrees of freedom the gradient departs from torch's nan (docs/ops.md)
-            # and a slice's backward crashes (KNOWN_BUGS['var_without_dof'])
             correction = min(self.choose([0, 1, 2]), count - 1)
             extra = "" if correction == 1 and self.boolean() else f"correction={correction}"
             scale = count / (count - correction)
@@ -1427,7 +1425,7 @@ def build_program(builder: Builder, max_depth: int = 5, root_kind: str | None = 
 
 SPLIT_NODES = ("SplitBackward0", "SplitWithSizesBackward0")
 CONSTANT_COMPARISON_ERROR = "'bool' object has no attribute 'astype'"
-NORM_NAN_OPS = ("normalize(", "cosine_similarity(", "norm(")  # see the second-order test
+NORM_NAN_OPS = ("normalize(", "cosine_similarity(", "norm(", "std(")  # see the second-order test
 
 
 def graph_signature(root, leaves, opaque=()):
@@ -1575,10 +1573,11 @@ def test_random_program_second_order_matches_torch(program):
     expected_hvp = expected["hvp"]
     if any(name in source for name in NORM_NAN_OPS) and all(np.isfinite(g).all() for g in expected["grads"]
                                                              if g is not None):
-        # PyTorch's double backward of a norm divides by the norm, so at a zero vector (normalize(0),
-        # cosine_similarity with a zero operand) torch's Hessian-vector product is nan where its
-        # gradient is finite; symgrad differentiates the eps-clamped formula, which is smooth there:
-        # torch's nan entries accept any finite symgrad value (a deliberate difference, reported).
+        # PyTorch's double backward of a norm or std divides by it, so at a zero vector (normalize(0),
+        # cosine_similarity with a zero operand, std of one element with correction=0) torch's
+        # Hessian-vector product is nan where its gradient is finite; symgrad differentiates the
+        # masked or eps-clamped formula (std of one element is the constant 0), finite there: torch's
+        # nan entries accept any finite symgrad value (a deliberate difference, reported).
         expected_hvp = [np.where(np.isnan(e) & np.isfinite(a), a, e) if a.shape == e.shape else e
                         for a, e in zip(actual["hvp"], expected_hvp)]
     scale = max([float(np.nanmax(np.abs(e))) for e in expected_hvp if e.size and not np.isnan(e).all()] + [0.0])
@@ -1685,13 +1684,13 @@ def test_random_program_compiled_matches_eager(program):
     for optimize in (True, False):
         try:
             compiled = symgrad.compile(f, *values, wrt=wrt, optimize=optimize)
+            value = compiled.forward(*moved)
+            seed_value = np.ones(np.shape(value)) if program.seed is None else np.asarray(program.seed)
+            grads = compiled.vjp(*moved, seed=seed_value)
         except AttributeError as error:
             if str(error) == CONSTANT_COMPARISON_ERROR:  # KNOWN_BUGS["constant_comparison"]
                 return
             raise
-        value = compiled.forward(*moved)
-        seed_value = np.ones(np.shape(value)) if program.seed is None else np.asarray(program.seed)
-        grads = compiled.vjp(*moved, seed=seed_value)
         close(np.asarray(value), expected_value, f"compiled value (optimize={optimize})", source)
         for i, (a, e) in enumerate(zip(grads, expected_grads)):
             close(np.asarray(a), e, f"compiled gradient {i} (optimize={optimize})", source)

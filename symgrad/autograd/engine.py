@@ -185,12 +185,16 @@ def _check_saved_values(order: list[Node]) -> None:
                                                 node))
 
 
+# "Backward0" goes, "Backward" of "Backward1" goes; CopyBackwards stays
+_BACKWARD_SUFFIX = re.compile(r"Backward(0$|(?=[0-9]+$))")
+
+
 def _inplace_message(value, version: int, expected: int, producer: Node | None = None) -> str:
     kind = {"float32": "FloatTensor", "float64": "DoubleTensor", "int64": "LongTensor",
             "bool": "BoolTensor"}.get(value.dtype.name, "Tensor")
     shape = ", ".join(map(str, value.shape))
-    # PyTorch names the op that produced the tensor (ExpBackward0 -> "Exp")
-    origin = "" if producer is None else f", which is output 0 of {re.sub(r'Backward[0-9]*$', '', producer.name())},"
+    # PyTorch names the op that produced the tensor (ExpBackward0 -> "Exp", PowBackward1 -> "Pow1")
+    origin = "" if producer is None else f", which is output 0 of {_BACKWARD_SUFFIX.sub('', producer.name())},"
     return ("one of the variables needed for gradient computation has been modified by an inplace "
             f"operation: [symgrad.{kind} [{shape}]]{origin} is at version {version}; expected version "
             f"{expected} instead.")

@@ -11,9 +11,11 @@ from .. import random as _random
 from ..functional import _vector_norm, broadcast_to, log_softmax, matmul, public_function, reshape
 from ..functional import relu as _relu
 from ..ops import losses as ls
+from ..ops.activations import RELU_
 from ..ops.elementwise import type_name
 from ..ops.linalg import ADDMM, CLAMPED_CLONE, NORM_CLAMP_MIN
 from ..ops.registry import REGISTRY, broadcast_error_shapes
+from ..ops.shape import CLONE
 from ..ops.structural import normalize_dim
 from ..tensor import Tensor, _as_operand, apply
 
@@ -33,14 +35,16 @@ _publish()
 
 
 def relu(input, inplace: bool = False):
-    """``max(input, 0)`` (``ReluBackward0``), as ``torch.nn.functional.relu``; ``inplace=True`` is not supported.
+    """``max(input, 0)`` (``ReluBackward0``), as ``torch.nn.functional.relu``; ``inplace=True`` overwrites ``input``.
 
     >>> import symgrad
-    >>> symgrad.nn.functional.relu(symgrad.tensor([-1.0, 2.0]))
-    tensor([0., 2.])
+    >>> x = symgrad.tensor([-1.0, 2.0])
+    >>> symgrad.nn.functional.relu(x, inplace=True) is x, x
+    (True, tensor([0., 2.]))
     """
     if inplace:
-        raise NotImplementedError("symgrad does not support inplace=True activations yet; use inplace=False")
+        x = _as_operand(input)
+        return x._inplace(RELU_, (x,), ())
     return _relu(input)
 
 
@@ -141,7 +145,9 @@ def _nll_nd(logp: Tensor, target: Tensor, weight, reduction: str, ignore_index: 
     if logp.ndim == 3 or logp.ndim > 4:
         n, c, spatial = logp.shape[0], logp.shape[1], tuple(logp.shape[2:])
         flat = (n, c, 1, -1) if logp.numel() else (n, c, 0, 0)
-        out = _nll(reshape(logp, flat), reshape(target, (n, 1, -1) if target.numel() else (n, 0, 0)), weight,
+        # PyTorch's input.contiguous().view(...): a CloneBackward0 first for a non-contiguous input
+        contiguous = logp if logp._data.flags.c_contiguous else apply(CLONE, (logp,), (True,))
+        out = _nll(contiguous.view(flat), reshape(target, (n, 1, -1) if target.numel() else (n, 0, 0)), weight,
                    reduction, ignore_index)
         return out.view((n, *spatial)) if reduction == "none" else out
     return _nll(logp, target, weight, reduction, ignore_index)

@@ -14,48 +14,79 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
+from ..grad_mode import is_grad_enabled
 from ..symbolic.functions import Select, erf, sigmoid, softplus
-from .elementwise import exact_number, not_implemented_for
+from .elementwise import RELU, exact_number, not_implemented_for
 from .registry import Api, ElementwiseOp
 
-__all__ = ["LEAKY_RELU", "ELU", "GELU", "SILU", "SOFTPLUS", "HARDTANH"]
+__all__ = ["LEAKY_RELU", "ELU", "GELU", "SILU", "SOFTPLUS", "HARDTANH",
+           "RELU_", "LEAKY_RELU_", "ELU_", "SILU_", "HARDTANH_"]
 
 
-def _no_inplace(inplace: bool) -> None:
-    if inplace:
-        raise NotImplementedError("symgrad does not support inplace=True activations yet; use inplace=False")
+def _result_saved(needs_grad: tuple[bool, ...]) -> set[int]:
+    return {len(needs_grad)}
+
+
+def _refuse_negative_slope_when_recorded(input, slope: float, what: str) -> None:
+    """PyTorch's ``...Backward1`` reads the result, which a negative slope leaves ambiguous, and refuses.
+
+    PyTorch raises in ``backward``; symgrad raises at the call, before anything
+    changes (after PyTorch's leaf and view errors, which come first).
+    """
+    input._check_inplace()
+    if slope < 0 and input.requires_grad and is_grad_enabled():
+        raise RuntimeError(f"In-place {what} backward calculation is triggered with a negative slope which is not "
+                           "supported. This is caused by calling in-place forward function with a negative slope, "
+                           "please call out-of-place version instead." + _LEAKY_RELU_ISSUE * (what == "leakyReLu"))
+
+
+_LEAKY_RELU_ISSUE = (" File an issue at https://github.com/pytorch/pytorch if you do require supporting in-place "
+                     "leakRelu backward calculation with negative slope")
+
+# relu(x, inplace=True) is ReluBackward0 saving its result, as the out-of-place op in PyTorch
+RELU_ = RELU.inplace_variant(saves=_result_saved)
 
 
 def _leaky_relu(input, negative_slope=0.01, inplace=False):
     """``input`` where positive, else ``negative_slope * input`` (``LeakyReluBackward0``; the slope at 0).
 
+    ``inplace=True`` overwrites ``input`` (``LeakyReluBackward1`` when recorded).
+
     >>> import symgrad
     >>> symgrad.nn.functional.leaky_relu(symgrad.tensor([-2.0, 0.0, 3.0]), 0.1)
     tensor([-0.2000,  0.0000,  3.0000])
     """
-    _no_inplace(inplace)
+    if inplace:
+        _refuse_negative_slope_when_recorded(input, negative_slope, "leakyReLu")
+        return (input,), (float(negative_slope),), LEAKY_RELU_
     return (input,), (float(negative_slope),)
 
 
 LEAKY_RELU = ElementwiseOp(
     "leaky_relu", lambda a, slope: sp.Piecewise((a, a > 0), (exact_number(slope) * a, True)), "LeakyReluBackward0",
     check=not_implemented_for("leaky_relu_cpu", floating_only=True), api=Api(_leaky_relu, nn=("leaky_relu",)))
+LEAKY_RELU_ = LEAKY_RELU.inplace_variant("LeakyReluBackward1", saves=_result_saved)
 
 
 def _elu(input, alpha=1.0, inplace=False):
     """``input`` where positive, else ``alpha * (exp(input) - 1)`` (``EluBackward0``; ``alpha`` at 0).
 
+    ``inplace=True`` overwrites ``input`` (``EluBackward1`` when recorded).
+
     >>> import symgrad
     >>> symgrad.nn.functional.elu(symgrad.tensor([-1000.0, 0.0, 2.0]))
     tensor([-1.,  0.,  2.])
     """
-    _no_inplace(inplace)
+    if inplace:
+        _refuse_negative_slope_when_recorded(input, alpha, "elu")
+        return (input,), (float(alpha),), ELU_
     return (input,), (float(alpha),)
 
 
 ELU = ElementwiseOp(
     "elu", lambda a, alpha: sp.Piecewise((a, a > 0), (exact_number(alpha) * expm1(a), True)), "EluBackward0",
     check=not_implemented_for("elu_cpu", floating_only=True), api=Api(_elu, nn=("elu",)))
+ELU_ = ELU.inplace_variant("EluBackward1", saves=_result_saved)
 
 
 def _gelu_formula(a, approximate):
@@ -82,18 +113,18 @@ GELU = ElementwiseOp("gelu", _gelu_formula, "GeluBackward0",
 
 
 def _silu(input, inplace=False):
-    """``input * sigmoid(input)``, finite for any input (``SiluBackward0``).
+    """``input * sigmoid(input)``, finite for any input (``SiluBackward0``, also with ``inplace=True``).
 
     >>> import symgrad
     >>> symgrad.nn.functional.silu(symgrad.tensor([-1000.0, 0.0, 1000.0]))
     tensor([  -0.,    0., 1000.])
     """
-    _no_inplace(inplace)
-    return (input,), ()
+    return ((input,), (), SILU_) if inplace else ((input,), ())
 
 
 SILU = ElementwiseOp("silu", lambda a: a * sigmoid(a), "SiluBackward0",
                      check=not_implemented_for("silu_cpu", floating_only=True), api=Api(_silu, nn=("silu",)))
+SILU_ = SILU.inplace_variant()  # PyTorch saves a copy of the overwritten input, as _inplace keeps it
 
 
 def _softplus_formula(a, beta, threshold):
@@ -124,7 +155,7 @@ def _hardtanh_formula(a, min_val, max_val):
 
 
 def _hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    """``input`` clamped to ``[min_val, max_val]`` (``HardtanhBackward0``).
+    """``input`` clamped to ``[min_val, max_val]`` (``HardtanhBackward0``, also with ``inplace=True``).
 
     Unlike ``clamp``, the gradient is 0 at the bounds themselves, as in PyTorch.
 
@@ -134,8 +165,8 @@ def _hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    _no_inplace(inplace)
-    return (input,), (float(min_val), float(max_val))
+    return ((input,), (float(min_val), float(max_val))) + ((HARDTANH_,) if inplace else ())
 
 
 HARDTANH = ElementwiseOp("hardtanh", _hardtanh_formula, "HardtanhBackward0", api=Api(_hardtanh, nn=("hardtanh",)))
+HARDTANH_ = HARDTANH.inplace_variant()  # saves a copy of the overwritten input, as PyTorch

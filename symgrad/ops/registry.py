@@ -140,11 +140,14 @@ class Op:
 
     ``view``: the result shares its first operand's data, and so its version
     counter (an in-place change through either is seen by both, as in PyTorch).
+    ``inplace``: the public function writes the result into its first operand
+    (``Tensor._inplace``) instead of returning a new tensor.
     ``api``: where the op is public (see :class:`Api`).
     """
 
     kind = "op"
     view = False
+    inplace = False
 
     def __init__(self, name: str, grad_fn: str | Callable[..., str], *, value_only: tuple[int, ...] = (),
                  api: Api | None = None):
@@ -243,6 +246,24 @@ class ElementwiseOp(Op):
 
     def lower(self, inputs, attrs, dtype):
         return elementwise(self.kernel(attrs), inputs, dtype.numpy)
+
+    def inplace_variant(self, grad_fn: str | None = None,
+                        saves: Callable[[tuple[bool, ...]], set[int]] | None = None) -> ElementwiseOp:
+        """PyTorch's in-place ``<name>_``: the same formula, written into the first operand.
+
+        ``grad_fn``: PyTorch's node name where it differs (``LeakyReluBackward1``
+        reads the result, the input being overwritten); ``saves``: that node's
+        saved tensors, which decide the version-counter errors.
+
+        >>> from symgrad.ops.activations import LEAKY_RELU_
+        >>> LEAKY_RELU_.name, LEAKY_RELU_.inplace, LEAKY_RELU_.grad_fn_name((0.01,))
+        ('leaky_relu_', True, 'LeakyReluBackward1')
+        """
+        variant = ElementwiseOp(f"{self.name}_", self.formula, grad_fn or self._grad_fn, arity=self.arity,
+                                float_result=self.float_result, numpy=self.numpy, value_only=self.value_only,
+                                scalar_attrs=self.scalar_attrs, check=self.check, saves=saves or self._saves)
+        variant.inplace = True
+        return variant
 
     def saved_operands(self, attrs, needs_grad):
         if self._saves is not None:

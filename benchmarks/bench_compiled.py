@@ -1043,8 +1043,10 @@ def note_lines(results: list[WorkloadResult], chains: dict[str, dict[int, Any]])
         notes.append("CasADi computes in float64 only (W1 and W3 are float32 for every other system); "
                      "SX for W1, W4, MX for W2, W3, W5 and the chains")
     if any("torch-1thread" in r.medians for r in results):
-        notes.append("ratios are to PyTorch eager with its default intra-op thread count; the 1-thread row is for "
-                     "comparison (when another process keeps a core busy, multi-threaded PyTorch waits for it)")
+        threads = _TORCH_DEFAULT_THREADS[0] if _TORCH_DEFAULT_THREADS else "default"
+        notes.append(f"ratios are to PyTorch eager with its default intra-op thread count ({threads}); the 1-thread "
+                     "row is for comparison (when another process keeps a core busy, multi-threaded PyTorch waits "
+                     "for it)")
     if any("pytensor" in r.build_seconds for r in results):
         import pytensor
 

@@ -111,20 +111,22 @@ def _fast_call(signature, function, aliases):
     Per call it costs a few attribute reads per argument, where the general path
     (:meth:`CompiledFunction._entry`) builds a signature tuple.
     """
-    if any(s[0] == "static" or s[2] for s in signature):  # Python numbers or tensors: the general path
+    if any(s[0] == "static" for s in signature):  # Python numbers: the general path compares their values
         return CompiledFunction._fast
     names = [f"a{i}" for i in range(len(signature))]
+    unwrap = "".join(f"        if type({n}) is Tensor:\n            {n} = {n}._data\n" for n in names)
     checks = " and ".join(f"type({n}) is ndarray and {n}.shape == {s[0]!r} and {n}.dtype is dtype_{i}"
                           for i, (n, s) in enumerate(zip(names, signature)))
     grads = "".join(f"r[{k}].copy(), " if alias else f"r[{k}], " for k, alias in enumerate(aliases[1:], 1))
     source = (f"def fast(*args):\n"
               f"    if len(args) == {len(names)}:\n"
               f"        {', '.join(names)}{',' if len(names) == 1 else ''} = args\n"
+              f"{unwrap}"
               f"        if {checks or 'True'}:\n"
-              f"            r = function(*args)\n"
+              f"            r = function({', '.join(names)})\n"
               f"            return r[0], ({grads})\n"
               f"    return MISS\n")
-    namespace = {"ndarray": np.ndarray, "function": function, "MISS": _MISS,
+    namespace = {"ndarray": np.ndarray, "Tensor": Tensor, "function": function, "MISS": _MISS,
                  **{f"dtype_{i}": np.dtype(s[1]) for i, s in enumerate(signature)}}
     exec(source, namespace)  # noqa: S102 - generated here from shapes and dtype codes
     return namespace["fast"]
@@ -232,9 +234,9 @@ class CompiledFunction:
 
     def _entry(self, args) -> _Entry:
         last = self._last
-        if last is not None and _matches(last.signature, args):
-            return last
         signature = _signature(args)
+        if last is not None and last.signature == signature:
+            return last
         entry = self._cache.get_or_build(signature, lambda: self._build(args, signature))
         self._last = entry
         self._fast = entry.fast
@@ -246,6 +248,8 @@ class CompiledFunction:
 
     def _build(self, args, signature) -> _Entry:
         wrt = _wrt_indices(self._wrt, args, self._names)
+        if self._wrt is None:  # chosen once, from the first example arguments: later signatures keep it
+            self._wrt = tuple(wrt)
         first = _trace(self.fn, args, wrt)
         second = _trace(self.fn, _perturbed(args), wrt)
         _check_same_program(first, second)
@@ -295,22 +299,10 @@ def _signature(args) -> tuple:
     for a in args:
         if _is_array(a):
             data = _data(a)
-            out.append((data.shape, data.dtype.char, isinstance(a, Tensor) and a.requires_grad))
+            out.append((data.shape, data.dtype.char))
         else:
             out.append(("static", type(a), a))
     return tuple(out)
-
-
-def _matches(signature, args) -> bool:
-    if len(signature) != len(args):
-        return False
-    for s, a in zip(signature, args):
-        if type(a) is np.ndarray:
-            if a.shape != s[0] or a.dtype.char != s[1]:
-                return False
-        elif _signature((a,))[0] != s:
-            return False
-    return True
 
 
 def _values(args, signature) -> list:

@@ -60,12 +60,15 @@ symgrad must raise the same.
 Where the comparison is relaxed (each named where it happens): ``OPAQUE``
 results (``einsum``, ``l1_loss``, ``kl_div``: one node where PyTorch builds a
 chain, documented in docs/ops.md; pointwise losses with a broadcasting target:
-a bug, ``KNOWN_BUGS``) have their ``grad_fn`` compared by name, the graph
-continuing at their operands; the output number of a ``split``/``chunk`` piece
-is not compared (symgrad gives each piece its own node, documented); the
-Hessian-vector product accepts any finite symgrad value where torch's is nan
-at a zero vector under a norm (``NORM_NAN_OPS``).  ``KNOWN_BUGS`` lists the
-combinations left out because of bugs found here.
+a bug) have their ``grad_fn`` compared by name, the graph continuing at their
+operands; the output number of a ``split``/``chunk`` piece is not compared
+(symgrad gives each piece its own node, documented); the Hessian-vector
+product accepts any finite symgrad value where torch's is nan at a zero vector
+under a norm or std (``NORM_NAN_OPS``: torch's double backward divides by the
+norm).  ``KNOWN_BUGS`` lists the bugs found here that are out of this file's
+reach and the combinations each one leaves out; documented departures that
+would show up downstream are not drawn (``var``/``std`` without degrees of
+freedom, ``einsum('ii->i')``).
 
 Running it:
 
@@ -78,8 +81,10 @@ Running it:
   ``SYMGRAD_FUZZ_RANDOM=1`` draws new programs on every run (a failure prints
   its ``@reproduce_failure`` blob); ``SYMGRAD_FUZZ_SEED=<int>`` (or pytest's
   ``--hypothesis-seed=<int>``) fixes the random stream.  A failure's message
-  holds the shrunk program as a self-contained script; ``-k matches_torch``,
-  ``-k second_order`` and ``-k compiled`` select one of the three tests.
+  holds the shrunk program as a self-contained script; ``-k "matches_torch
+  and not second"``, ``-k second_order`` and ``-k compiled`` select one of the
+  three tests.  Speed (2 cores, 3000 examples each): about 33 s first order,
+  130 s second order, 250 s compiled; the default run takes about 10 s.
 """
 
 from __future__ import annotations
@@ -121,7 +126,9 @@ MASK_SHAPES = [(3,), (2, 3), (3, 1), (2, 2), (2, 1, 3)]  # inputs of a whole-ten
 # einsum equations by the rank of their result (implicit outputs: the letters used once, sorted)
 EINSUM = {
     0: ["i,i->", "ij,ij->", "ii->", "ij->", "ii", "i,i"],
-    1: ["ij,j->i", "ij,ij->i", "ji->i", "ii->i", "i,i->i", "ij,jk,k->i", "ij,j"],
+    # not "ii->i": PyTorch returns a (non-contiguous) diagonal view, symgrad a new tensor (docs/ops.md), so
+    # a later reshape records other nodes
+    1: ["ij,j->i", "ij,ij->i", "ji->i", "i,i->i", "ij,jk,k->i", "ij,j"],
     2: ["ij,jk->ik", "ik,jk->ij", "i,j->ij", "ji->ij", "bij,bj->bi", "ij,ij->ij", "ij,jk", "ij->ij"],
     3: ["bij,bjk->bik", "bij,jk->bik", "ij,k->ijk", "kji->ijk", "bi,bj->bij", "bik,bjk->bij"],
 }
@@ -147,6 +154,14 @@ KNOWN_BUGS = {
     "compile_bce_domain": "symgrad.compile of binary_cross_entropy with a target argument above ~0.7 raises: the "
                           "check trace moves arguments to x * 1.4 + 0.01 (transforms._perturbed), out of BCE's "
                           "[0, 1]. Constant probabilities are drawn below 0.7.",
+    "create_graph_extreme": "autograd.grad(create_graph=True) through amax/amin/max/min can give nan where the "
+                            "gradient is finite: the graph program compares recomputed values with the forward's "
+                            "saved extreme, and a product recomputed in another order rounds differently, so no "
+                            "element matches and the tie count is 0 (x2 = [[[0.944, 1.281, 0.913]]], x1 = "
+                            "[[[1.428]]] requiring grad, x0 = [[0.878, 0.829, 0.931]]: grad(amin(x2 * x1 * x0, "
+                            "dim=1).sum(), x1, create_graph=True) is nan, torch and backward() give 2.7408). The "
+                            "second-order test skips programs with such an op whose gradient is nan where torch's "
+                            "is finite.",
 }
 # Not drawn because symgrad departs from torch there on purpose (docs/ops.md): var/std without degrees of
 # freedom (correction >= the elements per result) have gradient 0 where torch's is nan.
@@ -194,6 +209,7 @@ class Program:
         self.seed: list | None = None    # gradient for a non-scalar root
         self.directions: dict[str, list] = {}  # leaf requiring grad -> direction of the Hessian-vector product
         self.opaque: dict[str, list[str]] = {}  # result -> its operands, where torch's chain is not compared
+        self.stds: list[str] = []  # results of std (see zero_std)
 
     def source(self) -> str:
         backward = f"{self.root}.backward()" if self.seed is None else \
@@ -870,8 +886,11 @@ class Builder:
             if not self.fits(a.bound ** 2 * scale):
                 a = self.squash(a, 1.0)
             bound = a.bound ** 2 * scale
-            return self.emit(self.reduce_call(op, a, dim, keepdim, extra), shape,
-                             bound if op == "var" else math.sqrt(bound))
+            out = self.emit(self.reduce_call(op, a, dim, keepdim, extra), shape,
+                            bound if op == "var" else math.sqrt(bound))
+            if op == "std":
+                self.program.stds.append(out.name)
+            return out
         if op in ("amax", "amin"):  # ties share the gradient equally
             return self.emit(self.reduce_call(op, a, dim, keepdim), shape, a.bound, a.low)
         if op == "logsumexp":
@@ -1305,12 +1324,13 @@ class Builder:
                               2 * x.bound + math.log(classes))
         target = self.rng.integers(0, classes, size=target_shape)
         kwargs, w = [], 1.0
-        if self.integer(0, 2) == 0:
-            ignore = self.choose([-100, 0])
-            if target.size:
-                target.flat[self.rng.integers(0, target.size)] = ignore
-            if ignore == 0:
+        # one ignored sample, never all of them: a 'mean' over no sample is 0/0 = nan, outside the safe domain
+        if target.size > 1 and self.integer(0, 2) == 0:
+            ignore = self.choose([-100, 0] if classes > 1 else [-100])
+            if ignore == 0:  # the other samples are of other classes
+                target = self.rng.integers(1, classes, size=target_shape)
                 kwargs.append("ignore_index=0")
+            target.flat[self.rng.integers(0, target.size)] = ignore
         if self.boolean():
             weight = self.constant((classes,), "pos")
             kwargs.append(f"weight={weight.name}")
@@ -1425,6 +1445,7 @@ def build_program(builder: Builder, max_depth: int = 5, root_kind: str | None = 
 
 SPLIT_NODES = ("SplitBackward0", "SplitWithSizesBackward0")
 CONSTANT_COMPARISON_ERROR = "'bool' object has no attribute 'astype'"
+EXTREME_OPS = ("amax(", "amin(", "max(", "min(")  # KNOWN_BUGS["create_graph_extreme"]
 NORM_NAN_OPS = ("normalize(", "cosine_similarity(", "norm(", "std(")  # see the second-order test
 
 
@@ -1480,7 +1501,19 @@ def run(program: Program, lib):
         "graph": graph_signature(root.grad_fn, leaves, [(namespace[name], [namespace[o] for o in operands])
                                                         for name, operands in program.opaque.items()]),
         "grads": [None if leaf.grad is None else leaf.grad.detach().numpy().copy() for leaf in leaves],
+        "zero_std": zero_std(program, namespace),
     }
+
+
+def zero_std(program: Program, namespace) -> bool:
+    """Whether a std of the program is 0 up to rounding (copies of one value: index_select([1, 1, 1])).
+
+    The gradient of std there is 0/0: symgrad's symbolic ``x - mean(x)`` is exactly 0 (gradient 0,
+    PyTorch's too when its mean rounds exactly), while torch's ``(x - mean) / std`` divides rounding
+    noise by rounding noise (-0.008 in one measured case).  Gradients are not compared then.
+    """
+    return any(np.any(np.abs(namespace[name].detach().numpy()) < 1e-12) for name in program.stds
+               if name in namespace)
 
 
 def run_second_order(program: Program, lib):
@@ -1494,7 +1527,8 @@ def run_second_order(program: Program, lib):
     grads, hvp = namespace["grads"], namespace["hvp"]
     if grads is None:
         return {"grads": None}
-    return {"grads": [None if g is None else as_array(g) for g in grads], "hvp": [as_array(h) for h in hvp]}
+    return {"grads": [None if g is None else as_array(g) for g in grads], "hvp": [as_array(h) for h in hvp],
+            "zero_std": zero_std(program, namespace)}
 
 
 def as_array(t) -> np.ndarray:
@@ -1534,6 +1568,8 @@ def test_random_program_matches_torch(program):
     assert actual["grad_fn"] == expected["grad_fn"], f"root grad_fn\n{source}"
     assert actual["graph"] == expected["graph"], f"grad_fn graph\n{source}"
     assert len(actual["grads"]) == len(expected["grads"])
+    if expected["zero_std"]:
+        return  # torch's gradient is rounding noise there (zero_std)
     for i, (a, e) in enumerate(zip(actual["grads"], expected["grads"])):
         assert (a is None) == (e is None), f"x{i}.grad: {a} vs {e}\n{source}"
         if e is not None:
@@ -1560,6 +1596,12 @@ def test_random_program_second_order_matches_torch(program):
     if expected["grads"] is None:
         assert actual["grads"] is None, source
         return
+    if expected["zero_std"]:
+        return  # torch's gradient is rounding noise there (zero_std)
+    if any(name in source for name in EXTREME_OPS) and any(
+            a is not None and e is not None and a.shape == e.shape and (np.isnan(a) & np.isfinite(e)).any()
+            for a, e in zip(actual["grads"], expected["grads"])):
+        return  # KNOWN_BUGS["create_graph_extreme"]: nan where torch's gradient is finite
     for i, (a, e) in enumerate(zip(actual["grads"], expected["grads"])):
         assert (a is None) == (e is None), f"grads[{i}]: {a} vs {e}\n{source}"
         if e is not None:

@@ -13,8 +13,12 @@ NumPy names to scalar equivalents (:data:`SCALAR_NAMES`); a kernel using
 anything else makes the graph ineligible (:func:`scalar_function_lines`
 returns None) and the NumPy code is used.  Python's ``math`` raises where
 NumPy returns inf or nan (``exp(1000)``, ``log(0)``, ``1/0``): the generated
-function then calls the NumPy version, so the results are NumPy's in every
-case, and only float64 graphs are unrolled (Python floats are doubles).
+function then calls the NumPy version, so inf and nan come out as NumPy's.
+Python floats are doubles: a float32 graph is computed in double precision
+and its results rounded to float32 once, at the end — as accurate as the
+float32 NumPy code or more (they agree to float32 rounding), and where float32
+arithmetic would overflow in an intermediate (``exp(100) * exp(-100)``) the
+double result is the finite one.
 :mod:`symgrad.compiler.program` times both versions and keeps the faster.
 """
 
@@ -26,16 +30,21 @@ import re
 
 import numpy as np
 import sympy as sp
+from sympy.core.evalf import prec_to_dps
 
 from ..symbolic.functions import sigmoid, softplus
 from ..symbolic.nodes import (
     BroadcastTo,
+    Concat,
+    Cumsum,
     Elementwise,
     Fill,
     MatMul,
     Permute,
     Reference,
     Reshape,
+    Slice,
+    SliceScatter,
     Sum,
     TensorExpr,
     TensorSymbol,
@@ -45,6 +54,8 @@ from ..symbolic.numpy_printer import kernel_source
 from .codegen import NameSet, python_name
 
 __all__ = ["scalar_function_lines", "SCALAR_NAMESPACE", "SCALAR_NAMES", "MAX_SCALAR_ELEMENTS"]
+
+_UNROLLED_DTYPES = tuple(np.dtype(t) for t in ("float64", "float32", "int64", "bool"))
 
 # beyond this many element statements the unrolled code is larger than it is fast
 MAX_SCALAR_ELEMENTS = 2000
@@ -164,8 +175,8 @@ class _Unroller:
         if sum(_size(n.shape) for n in order) > MAX_SCALAR_ELEMENTS:
             raise _IneligibleError
         for node in order:
-            if node.dtype is not None and node.dtype not in (np.dtype("float64"), np.dtype("int64"), np.dtype(bool)):
-                raise _IneligibleError  # float32 arithmetic would differ from Python's doubles
+            if node.dtype is not None and node.dtype not in _UNROLLED_DTYPES:
+                raise _IneligibleError
             self.elements[node] = self._unroll(node)
         returns = ", ".join(self._pack(o) for o in self.outputs)
         header = ", ".join(self.names[p] for p in self.params)
@@ -247,6 +258,33 @@ class _Unroller:
         x = node.args[0]
         return [self.elements[x][p] for p in np.transpose(_index(x.shape), node.attr).ravel()]
 
+    def _unroll_Slice(self, node: Slice) -> list[str]:
+        x = node.args[0]
+        return [self.elements[x][p] for p in _index(x.shape)[_slicing(node.slices)].ravel()]
+
+    def _unroll_SliceScatter(self, node: SliceScatter) -> list[str]:
+        x = node.args[0]
+        zero = "0.0" if x.dtype.kind == "f" else "0"
+        out = np.full(_size(node.shape), -1)
+        out.reshape(node.shape)[_slicing(node.slices)] = _index(x.shape)
+        return [zero if p < 0 else self.elements[x][p] for p in out]
+
+    def _unroll_Concat(self, node: Concat) -> list[str]:
+        parts = [np.array(self.elements[x], dtype=object).reshape(x.shape) for x in node.inputs]
+        return list(np.concatenate(parts, axis=node.axis).ravel()) if parts else []
+
+    def _unroll_Cumsum(self, node: Cumsum) -> list[str]:
+        x = node.args[0]
+        running = np.moveaxis(_index(x.shape), node.axis, -1).reshape(-1, x.shape[node.axis] if x.ndim else 1)
+        texts = np.empty(running.shape, dtype=object)
+        for row, indices in enumerate(running):
+            total = ""
+            for k, p in enumerate(indices):
+                total = self.elements[x][p] if k == 0 else f"{texts[row, k - 1]} + {self.elements[x][p]}"
+                texts[row, k] = self._assign([total])[0]
+        shape = np.moveaxis(_index(x.shape), node.axis, -1).shape
+        return list(np.moveaxis(texts.reshape(shape), -1, node.axis).ravel())
+
     def _unroll_Fill(self, node: Fill) -> list[str]:
         value = node.value
         text = repr(float(value)) if node.dtype.kind == "f" else repr(int(value)) if node.dtype.kind != "b" \
@@ -305,6 +343,11 @@ def _size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 
 
+def _slicing(slices) -> tuple[slice, ...]:
+    """Canonical ``(start, stop, step)`` triples as Python slices (a negative stop of -1 means "to the front")."""
+    return tuple(slice(start, None if stop < 0 else stop, step) for start, stop, step in slices)
+
+
 def _index(shape) -> np.ndarray:
     return np.arange(_size(shape)).reshape(shape)
 
@@ -324,12 +367,18 @@ def _groups(shape, axes) -> list[np.ndarray]:
 class _ScalarCall(sp.Function):
     """A call printed as ``_<name>(x)``: one Python function where NumPy needs two calls."""
 
+    original: type[sp.Function]  # the function it stands for
+
     def _numpycode(self, printer):
         return f"_{type(self).__name__}({printer._print(self.args[0])})"
 
+    def _eval_evalf(self, prec):
+        # a constant argument (softplus(0) once x - x folds) is printed as a float: evaluate the original
+        return self.original(*self.args).evalf(prec_to_dps(prec))
+
 
 # the stable functions' NumPy forms (np.exp(-np.logaddexp(0, -x))) cost two Python calls per element
-_SCALAR_CALLS = {sigmoid: type("sigmoid", (_ScalarCall,), {}), softplus: type("softplus", (_ScalarCall,), {})}
+_SCALAR_CALLS = {f: type(f.__name__, (_ScalarCall,), {"original": f}) for f in (sigmoid, softplus)}
 
 
 def _sigmoid(x):

@@ -306,7 +306,9 @@ def _einsum_forward(*values_and_attrs):
     reduced, shapes = _unbroadcast_subscripts(subscripts, [v.shape for v in values])
     values = [np.reshape(v.astype(dtype_name, copy=False), s) for v, s in zip(values, shapes)]
     out = np.einsum(reduced, *values, optimize=len(values) > 1)
-    return np.array(out, dtype=dtype_name, order="K", copy=True)  # a new tensor, laid out as NumPy made it
+    # a new tensor: one operand's einsum keeps NumPy's layout (PyTorch returns a view, 'ji->ij' transposed);
+    # a contraction is C-contiguous like PyTorch's bmm result (NumPy's BLAS path may leave it Fortran-ordered)
+    return np.array(out, dtype=dtype_name, order="K" if len(values) == 1 else "C", copy=True)
 
 
 def _einsum_lower(*inputs_and_attrs):

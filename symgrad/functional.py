@@ -163,6 +163,33 @@ def _contiguous(x: Tensor) -> Tensor:
     return x if x._data.flags.c_contiguous else apply(sh.CLONE, (x,), (True,))
 
 
+def contiguous(self: Tensor, memory_format=None) -> Tensor:
+    """Itself when its data is C-contiguous, else a contiguous copy (``CloneBackward0``), as PyTorch.
+
+    >>> import symgrad
+    >>> w = symgrad.ones(2, 3, requires_grad=True)
+    >>> w.contiguous() is w, w.t().contiguous().grad_fn
+    (True, <CloneBackward0 object at 0x...>)
+    """
+    if memory_format is not None and str(memory_format) not in ("torch.contiguous_format", "contiguous_format"):
+        raise NotImplementedError(f"contiguous(memory_format={memory_format!r}): only the default layout exists")
+    return _contiguous(self)
+
+
+def is_contiguous(self: Tensor, memory_format=None) -> bool:
+    """Whether the data is laid out row-major without gaps (PyTorch's default layout).
+
+    >>> import symgrad
+    >>> symgrad.ones(2, 3).is_contiguous(), symgrad.ones(2, 3).t().is_contiguous()
+    (True, False)
+    """
+    return bool(self._data.flags.c_contiguous)
+
+
+Tensor.contiguous = contiguous
+Tensor.is_contiguous = is_contiguous
+
+
 def _batched_matmul(a: Tensor, b: Tensor) -> Tensor:
     n, m1 = (a.shape[-2] if a.ndim > 1 else 1), a.shape[-1]
     m2, p = (b.shape[-2], b.shape[-1]) if b.ndim > 1 else (b.shape[0], 1)

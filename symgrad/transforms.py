@@ -6,8 +6,9 @@ of the example arguments, the recorded graph becomes one generated NumPy
 module (:mod:`symgrad.compiler.program`), and every later call with the same
 signature runs that module only — no graph, no Python per op.
 
-The trace is checked: the function is traced a second time at perturbed
-arguments, and a program whose recorded operations or captured constants
+The trace is checked: the function is traced again at two moved copies of
+its arguments (floats scaled toward and away from zero element by element,
+integers permuted; a copy at which the function raises is skipped), and a program whose recorded operations or captured constants
 change with the argument values (Python ``if`` on tensor values, ``.item()``,
 random numbers, NumPy work on an argument outside symgrad) is rejected with
 an error that names the op, instead of compiling something that is only right
@@ -20,6 +21,7 @@ import inspect
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,8 +253,8 @@ class CompiledFunction:
         if self._wrt is None:  # chosen once, from the first example arguments: later signatures keep it
             self._wrt = tuple(wrt)
         first = _trace(self.fn, args, wrt)
-        second = _trace(self.fn, _perturbed(args), wrt)
-        _check_same_program(first, second)
+        for moved in _moved_traces(self.fn, args, wrt):
+            _check_same_program(first, moved)
         names = self._names_for(len(args))
         symbols = [TensorSymbol(n, first.inputs[i].shape, first.inputs[i]._data.dtype.name, "input")
                    if isinstance(first.inputs[i], Tensor) else None for i, n in enumerate(names)]
@@ -336,8 +338,9 @@ def _wrt_indices(wrt, args, names: list[str]) -> list[int]:
     return out
 
 
-def _perturbed(args) -> list:
-    """The arguments moved away from the example point (same shapes and dtypes, values still valid)."""
+def _perturbed(args, low: float, high: float) -> list:
+    """The arguments moved away from the example point: floats scaled by factors in [low, high]
+    element by element (signs kept), integers and masks permuted (class indices stay valid)."""
     rng = np.random.default_rng(0)
     out = []
     for a in args:
@@ -346,11 +349,30 @@ def _perturbed(args) -> list:
             continue
         data = _data(a)
         if data.dtype.kind == "f":
-            moved = data * rng.uniform(1.1, 1.4, size=data.shape).astype(data.dtype) + data.dtype.type(0.01)
-        else:  # integers and masks keep their set of values (class indices stay valid)
+            moved = data * rng.uniform(low, high, size=data.shape).astype(data.dtype)
+        else:
             moved = rng.permutation(data.reshape(-1)).reshape(data.shape)
         out.append(moved)
     return out
+
+
+# scaled toward zero first (probabilities stay probabilities, positive values positive), then away from it
+_MOVES = ((0.8, 0.95), (1.05, 1.25))
+
+
+def _moved_traces(fn, args, wrt) -> list[_Trace]:
+    """Traces at moved arguments (toward and away from zero); a move where the function raises is skipped."""
+    traces = []
+    for low, high in _MOVES:
+        try:
+            traces.append(_trace(fn, _perturbed(args, low, high), wrt))
+        except Exception:  # noqa: BLE001 - the function's own domain errors at a moved point
+            continue
+    if not traces:
+        warnings.warn(f"symgrad.compile: {getattr(fn, '__name__', 'the function')} raised at every moved copy of "
+                      "its example arguments, so the trace could not be checked for value-dependent behaviour",
+                      RuntimeWarning, stacklevel=5)
+    return traces
 
 
 # ---------------------------------------------------------------- one trace

@@ -1444,6 +1444,9 @@ def build_program(builder: Builder, max_depth: int = 5, root_kind: str | None = 
 
 
 SPLIT_NODES = ("SplitBackward0", "SplitWithSizesBackward0")
+# torch's nll_loss backward on a non-contiguous 4-D input raises this (x.permute(1, 2, 3, 0); with
+# create_graph=True also x.permute(1, 0, 2, 3)); symgrad computes it, torch has nothing to compare with
+TORCH_NLL2D_ERROR = ("RuntimeError", "grad_input must be contiguous")
 CONSTANT_COMPARISON_ERROR = "'bool' object has no attribute 'astype'"
 EXTREME_OPS = ("amax(", "amin(", "max(", "min(")  # KNOWN_BUGS["create_graph_extreme"]
 NORM_NAN_OPS = ("normalize(", "cosine_similarity(", "norm(", "std(")  # see the second-order test
@@ -1559,6 +1562,8 @@ def _seeded(test):
 def test_random_program_matches_torch(program):
     source = program.source()
     expected = run(program, torch)
+    if expected.get("error") == TORCH_NLL2D_ERROR:  # torch's own limitation (TORCH_NLL2D_ERROR)
+        return
     actual = run(program, symgrad)
     if "error" in expected or "error" in actual:
         assert actual.get("error") == expected.get("error"), f"error\n{source}"
@@ -1589,6 +1594,8 @@ def test_random_program_second_order_matches_torch(program):
     """
     source = program.second_order_source()
     expected = run_second_order(program, torch)
+    if expected.get("error") == TORCH_NLL2D_ERROR:  # torch's own limitation (TORCH_NLL2D_ERROR)
+        return
     actual = run_second_order(program, symgrad)
     if "error" in expected or "error" in actual:
         assert actual.get("error") == expected.get("error"), f"error\n{source}"

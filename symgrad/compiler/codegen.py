@@ -127,7 +127,7 @@ class _Emitter:
     def _operand(self, x: TensorExpr, node: Elementwise) -> str:
         name = self.names[x]
         if x.dtype == bool and node.dtype != bool:  # NumPy refuses arithmetic such as -mask on booleans
-            return f"{name}.astype(np.{node.dtype.name})"
+            return f"np.asarray({name}, dtype=np.{node.dtype.name})"  # (a constant mask may print as False)
         return name
 
     def _print_MatMul(self, node: MatMul) -> str:

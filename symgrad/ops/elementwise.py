@@ -209,7 +209,8 @@ POW = _PowOp("pow", lambda a, exponent: a ** exact_number(exponent), "PowBackwar
              scalar_attrs=True, saves=lambda needs_grad: {0},  # PyTorch saves self even for x**0
              api=Api(_square, functions=("square",), methods=("square",)))
 POW_TENSOR = ElementwiseOp("pow_tensor", power, "PowBackward1", arity=2)
-RPOW = ElementwiseOp("rpow", lambda a, base: power(base, a), "PowBackward2", arity=2, value_only=(1,))
+RPOW = ElementwiseOp("rpow", lambda a, base: power(base, a), "PowBackward2", arity=2, value_only=(1,),
+                     contiguous=True)
 
 # Unary math
 EXP = ElementwiseOp("exp", sp.exp, "ExpBackward0", float_result=True, numpy=np.exp, api=unary_api("exp"))

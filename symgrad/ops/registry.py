@@ -190,6 +190,8 @@ class ElementwiseOp(Op):
     ``float_result``: integer inputs give the default float dtype (exp, sigmoid,
     true division …).  ``numpy``: an optional NumPy ufunc used for the eager
     forward instead of the printed formula (same math, one less call layer).
+    ``contiguous``: the result is C-contiguous whatever the operands' layout
+    (PyTorch's ``pow(Scalar, Tensor)``); otherwise it is laid out like them.
     """
 
     kind = "elementwise"
@@ -197,8 +199,10 @@ class ElementwiseOp(Op):
     def __init__(self, name, formula: Callable[..., sp.Expr], grad_fn, *, arity: int = 1,
                  float_result: bool = False, numpy: Callable | None = None, value_only=(),
                  scalar_attrs: bool = False, check: Callable | None = None,
-                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, api: Api | None = None):
+                 saves: Callable[[tuple[bool, ...]], set[int]] | None = None, api: Api | None = None,
+                 contiguous: bool = False):
         super().__init__(name, grad_fn, value_only=value_only, api=api)
+        self.contiguous = contiguous
         self._saves = saves  # overrides what the formula's derivative reads (PyTorch's saved tensors)
         self.check = check  # extra validation of the operands (raises PyTorch's error)
         self.formula = formula
@@ -234,8 +238,11 @@ class ElementwiseOp(Op):
         out = fn(*values)
         if type(out) is not np.ndarray or out.dtype is not target:
             out = np.asarray(out, dtype=target)
-        if out.shape != shape:  # a kernel that reads only some operands (x ** 0 is 1)
-            out = np.array(np.broadcast_to(out, shape))
+        if out.shape != shape:  # a kernel that reads only some operands (x ** 0 is 1): laid out like them
+            like = next((v for v in values if type(v) is np.ndarray and v.shape == shape), None)
+            out = np.array(np.broadcast_to(out, shape)) if like is None else np.full_like(like, out, dtype=target)
+        if self.contiguous and not out.flags.c_contiguous:
+            out = np.ascontiguousarray(out)
         return out
 
     def _forward_function(self, attrs):

@@ -8,8 +8,9 @@ signature runs that module only — no graph, no Python per op.
 
 The trace is checked: the function is traced again at two moved copies of
 its arguments (floats scaled toward and away from zero element by element,
-integers permuted; a copy at which the function raises is skipped), and a program whose recorded operations or captured constants
-change with the argument values (Python ``if`` on tensor values, ``.item()``,
+integers permuted; a copy at which the function raises is skipped), and a
+program whose recorded operations or captured constants change with the
+argument values (Python ``if`` on tensor values, ``.item()``,
 random numbers, NumPy work on an argument outside symgrad) is rejected with
 an error that names the op, instead of compiling something that is only right
 at the example point.

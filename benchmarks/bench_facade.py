@@ -205,14 +205,9 @@ def run_rounds(systems: list[System], rounds: int, steps: int) -> None:
 
 
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    from benchmarks.machine import cpu_model  # the repository root is on sys.path (see the top of this file)
+
+    return cpu_model()
 
 
 def _git_describe() -> str:

@@ -9,61 +9,13 @@ own forward, for the checks that need no torch).
 from __future__ import annotations
 
 import warnings
-import zlib
-from dataclasses import dataclass
 
 import numpy as np
 
+# one input model and tolerance for every oracle suite
+from ops_oracle import ATOL, NZ, RTOL, Arg, P, R, U, Y, rng_for, text  # noqa: E402, F401 - re-exported
+
 import symgrad
-
-RTOL = 1e-10
-# absolute floor for entries that cancel to ~1e-16 (another valid order of rounding changes them)
-ATOL = 1e-13
-
-
-def text(x) -> str:
-    """A message with PyTorch's module name replaced by ours."""
-    return str(x).replace("torch.", "symgrad.")
-
-
-def rng_for(name: str) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(name.encode()))
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One input: shape, the interval its values come from, whether it is a leaf requiring grad."""
-
-    shape: tuple = ()
-    domain: str = "real"
-    grad: bool = True
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        low_high = {"real": (-2.0, 2.0), "pos": (0.5, 2.0), "unit": (-0.9, 0.9), "prob": (0.05, 0.95),
-                    "small": (-0.3, 0.3), "wide": (-6.0, 6.0)}
-        if self.domain in low_high:
-            return rng.uniform(*low_high[self.domain], self.shape)
-        if self.domain == "nonzero":
-            return rng.uniform(0.5, 2.0, self.shape) * rng.choice([-1.0, 1.0], self.shape)
-        if self.domain == "logprob":  # log-probabilities
-            return np.array(np.log(rng.uniform(0.05, 0.95, self.shape)))
-        raise ValueError(self.domain)
-
-
-def R(*shape, grad=True):
-    return Arg(shape, "real", grad)
-
-
-def P(*shape, grad=True):
-    return Arg(shape, "pos", grad)
-
-
-def U(*shape, grad=True):
-    return Arg(shape, "unit", grad)
-
-
-def NZ(*shape, grad=True):
-    return Arg(shape, "nonzero", grad)
 
 
 def inputs_for(name: str, args) -> list[np.ndarray]:

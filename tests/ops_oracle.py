@@ -39,9 +39,22 @@ def rng_for(name: str) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(name.encode()))
 
 
+def text(x) -> str:
+    """A message or repr with PyTorch's module name replaced by ours."""
+    return str(x).replace("torch.", "symgrad.")
+
+
+# the value intervals inputs are drawn from (one uniform draw per input)
+DOMAINS = {"real": (-2.0, 2.0), "pos": (0.5, 2.0), "unit": (-0.9, 0.9), "prob": (0.05, 0.95),
+           "small": (-0.3, 0.3), "wide": (-6.0, 6.0)}
+
+
 @dataclass(frozen=True)
 class Arg:
-    """One input: shape, value domain (or fixed ``values``), and whether it is a leaf requiring grad."""
+    """One input: shape, value domain (or fixed ``values``), and whether it is a leaf requiring grad.
+
+    The oracle suites (this module, ``_op_oracle.py``, ``test_autograd.py``) all draw through it.
+    """
 
     shape: tuple = ()
     domain: str = "real"
@@ -49,14 +62,19 @@ class Arg:
     values: tuple | None = None
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
+        shape = self.shape
         if self.values is not None:
-            return np.array(self.values, dtype=np.float64).reshape(self.shape)
-        if self.domain == "real":
-            return rng.uniform(-2.0, 2.0, self.shape)
-        if self.domain == "pos":
-            return rng.uniform(0.5, 2.0, self.shape)
+            return np.array(self.values, dtype=np.float64).reshape(shape)
+        if self.domain in DOMAINS:
+            return rng.uniform(*DOMAINS[self.domain], shape)
         if self.domain == "nonzero":
-            return rng.uniform(0.5, 2.0, self.shape) * rng.choice([-1.0, 1.0], self.shape)
+            return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+        if self.domain == "logprob":
+            return np.array(np.log(rng.uniform(0.05, 0.95, shape)))
+        if self.domain == "binary":
+            return rng.integers(0, 2, shape).astype(float)
+        if self.domain == "logit":
+            return rng.normal(0.0, 3.0, shape)
         raise ValueError(self.domain)
 
 
@@ -68,8 +86,16 @@ def P(*shape, grad=True):
     return Arg(shape, "pos", grad)
 
 
+def U(*shape, grad=True):
+    return Arg(shape, "unit", grad)
+
+
 def NZ(*shape, grad=True):
     return Arg(shape, "nonzero", grad)
+
+
+def Y(*shape, grad=False):
+    return Arg(shape, "prob", grad)
 
 
 def V(values, shape=None, grad=True):
@@ -89,11 +115,6 @@ class Case:
     second: bool = False
     rtol: float = RTOL
     atol: float = ATOL
-
-
-def text(x) -> str:
-    """A message or repr with PyTorch's module name replaced by ours."""
-    return str(x).replace("torch.", "symgrad.")
 
 
 def inputs_for(name: str, case: Case) -> list[np.ndarray]:

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import threading
 import warnings
-import zlib
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from _op_oracle import numerical_gradient
+from ops_oracle import ATOL, NZ, RTOL, Arg, P, R, Y, rng_for, text
 
 import symgrad
-
-RTOL = 1e-10
-# Absolute floor for entries that cancel to ~1e-16: a different (equally valid) order
-# of floating-point operations changes them in the last bits, far below any real error.
-ATOL = 1e-13
 
 
 @pytest.fixture(scope="module")
@@ -30,64 +25,14 @@ def torch():
     return pytest.importorskip("torch")
 
 
-def text(x) -> str:
-    """A message or repr with PyTorch's module name replaced by ours."""
-    return str(x).replace("torch.", "symgrad.")
-
-
 def error_text(error: BaseException) -> str:
     """An exception's message; torch's trailing hint names torch.autograd.set_detect_anomaly, not ours."""
     return text(error).split(" Hint:")[0]
 
 
-def rng_for(name: str) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(name.encode()))
-
-
 # ============================================================================
 # The op table of the core issue
 # ============================================================================
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One input: its shape, the range its values come from, and whether it is a leaf requiring grad."""
-
-    shape: tuple = ()
-    domain: str = "real"
-    grad: bool = True
-
-    def sample(self, rng: np.random.Generator) -> np.ndarray:
-        shape = self.shape
-        if self.domain == "real":
-            return rng.uniform(-2.0, 2.0, shape)
-        if self.domain == "pos":
-            return rng.uniform(0.5, 2.0, shape)
-        if self.domain == "nonzero":
-            return rng.uniform(0.5, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
-        if self.domain == "prob":
-            return rng.uniform(0.05, 0.95, shape)
-        if self.domain == "binary":
-            return rng.integers(0, 2, shape).astype(float)
-        if self.domain == "logit":
-            return rng.normal(0.0, 3.0, shape)
-        raise ValueError(self.domain)
-
-
-def R(*shape, grad=True):
-    return Arg(shape, "real", grad)
-
-
-def P(*shape, grad=True):
-    return Arg(shape, "pos", grad)
-
-
-def NZ(*shape, grad=True):
-    return Arg(shape, "nonzero", grad)
-
-
-def Y(*shape, grad=False):
-    return Arg(shape, "prob", grad)
 
 
 def BCE(lib, *args, **kwargs):
@@ -315,25 +260,6 @@ def test_op_matches_torch(name, torch):
 
 
 # ---------------------------------------------------------------- finite differences (no torch)
-
-
-def numerical_gradient(fn, arrays, index, projection, eps=1e-6):
-    """Central differences of sum(fn(arrays) * projection) with respect to ``arrays[index]``."""
-
-    def objective(values):
-        tensors = [symgrad.tensor(v, dtype=symgrad.float64) for v in values]
-        with symgrad.no_grad():
-            out = fn(symgrad, *tensors)
-        return float(np.sum(out.numpy() * projection))
-
-    grad = np.zeros_like(arrays[index])
-    for idx in np.ndindex(arrays[index].shape):
-        plus = [a.copy() for a in arrays]
-        minus = [a.copy() for a in arrays]
-        plus[index][idx] += eps
-        minus[index][idx] -= eps
-        grad[idx] = (objective(plus) - objective(minus)) / (2 * eps)
-    return grad
 
 
 @pytest.mark.parametrize("name", OPS)
